@@ -1,0 +1,267 @@
+//! Composition root: builds the platform, mounts each enabled domain, serves, shuts down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::domains;
+use crate::platform::config::Settings;
+use crate::platform::db::Db;
+use crate::platform::http::health::{self, HealthState};
+use crate::platform::http::rate_limit::RateLimit;
+use crate::platform::http::{self as platform_http, middleware, API_PREFIX};
+use crate::platform::mailer::{self, Mailer};
+use crate::platform::metrics::Metrics;
+use crate::platform::openapi::ApiDoc;
+use crate::platform::queue::{Consumer, DatabaseQueue, QueueBackend};
+
+pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
+
+/// What every domain is built on.
+#[derive(Clone)]
+pub struct Platform {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub queue: Arc<dyn QueueBackend>,
+    pub mailer: Arc<dyn Mailer>,
+    pub metrics: Metrics,
+}
+
+/// The OpenAPI document of this build: platform routes and every enabled domain's.
+/// Needs no database, so `agora openapi` works anywhere.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = OpenApiRouter::<HealthState>::with_openapi(ApiDoc::openapi())
+        .merge(health::routes())
+        .nest(API_PREFIX, health::api_routes())
+        .into_openapi();
+    doc.merge(domains::openapi());
+    doc
+}
+
+/// Connects the database (creating the SQLite file on first run) and applies migrations
+/// when `database.migrate_on_start` is set.
+pub async fn connect_database(settings: &Settings) -> anyhow::Result<Db> {
+    let db = Db::connect(settings)
+        .await
+        .with_context(|| format!("connecting to {}", crate::platform::config::mask_url(&settings.database_url())))?;
+    if settings.database.migrate_on_start {
+        db.migrate().await.context("applying migrations")?;
+    }
+    Ok(db)
+}
+
+pub struct ApplicationBuilder {
+    settings: Settings,
+    consumers: Vec<Arc<dyn Consumer>>,
+    routes: Option<Router>,
+    os_signals: bool,
+}
+
+impl ApplicationBuilder {
+    /// Adds a queue consumer besides the domains' own (embedding, tests).
+    pub fn consumer(mut self, consumer: Arc<dyn Consumer>) -> Self {
+        self.consumers.push(consumer);
+        self
+    }
+
+    /// Adds routes at the root, behind the platform middleware (embedding, tests).
+    pub fn routes(mut self, routes: Router) -> Self {
+        self.routes = Some(routes);
+        self
+    }
+
+    /// Shut down on SIGTERM/SIGINT as well as on the shutdown token (the binary does).
+    pub fn handle_os_signals(mut self, on: bool) -> Self {
+        self.os_signals = on;
+        self
+    }
+
+    pub async fn build(self) -> anyhow::Result<Application> {
+        let settings = Arc::new(self.settings);
+        let db = connect_database(&settings).await?;
+        let metrics = Metrics::new();
+        let queue: Arc<dyn QueueBackend> = Arc::new(Arc::new(DatabaseQueue::new(
+            db.clone(),
+            settings.queue.clone(),
+            metrics.queue.clone(),
+        )));
+        let mailer: Arc<dyn Mailer> = Arc::from(mailer::from_settings(&settings.mailer, &settings.data_dir)?);
+        let platform = Platform {
+            settings: settings.clone(),
+            db: db.clone(),
+            queue: queue.clone(),
+            mailer,
+            metrics: metrics.clone(),
+        };
+
+        let mounted = domains::mount(&platform);
+        let mut consumers = mounted.consumers;
+        consumers.extend(self.consumers);
+
+        let health_state = HealthState { db, queue, metrics: metrics.clone() };
+        let (mut router, _) = OpenApiRouter::new()
+            .merge(health::routes().with_state(health_state.clone()))
+            .nest(API_PREFIX, health::api_routes().with_state(health_state).merge(mounted.api))
+            .split_for_parts();
+        if let Some(extra) = self.routes {
+            router = router.merge(extra);
+        }
+        router = if settings.openapi.swagger_ui {
+            router.merge(SwaggerUi::new("/swagger-ui").url(OPENAPI_PATH, openapi()))
+        } else {
+            let doc = openapi();
+            router.route(OPENAPI_PATH, axum::routing::get(move || async move { axum::Json(doc) }))
+        };
+        let router = router.fallback(middleware::not_found);
+
+        let limiter = settings.server.rate_limit.enabled.then(|| {
+            let rl = &settings.server.rate_limit;
+            RateLimit::new(rl.per_second, rl.burst, settings.server.trusted_proxies.clone())
+        });
+        let router = platform_http::apply_layers(router, &settings, metrics, limiter.clone());
+
+        let addr = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("binding {addr} (server.host, server.port)"))?;
+
+        Ok(Application {
+            platform,
+            listener,
+            router,
+            consumers,
+            limiter,
+            shutdown: CancellationToken::new(),
+            os_signals: self.os_signals,
+        })
+    }
+}
+
+pub struct Application {
+    platform: Platform,
+    listener: TcpListener,
+    router: Router,
+    consumers: Vec<Arc<dyn Consumer>>,
+    limiter: Option<Arc<RateLimit>>,
+    shutdown: CancellationToken,
+    os_signals: bool,
+}
+
+impl Application {
+    pub fn builder(settings: Settings) -> ApplicationBuilder {
+        ApplicationBuilder {
+            settings,
+            consumers: Vec::new(),
+            routes: None,
+            os_signals: false,
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// Cancelling it shuts the application down gracefully, as SIGTERM does.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until shutdown: then stops accepting, lets in-flight requests and running jobs
+    /// finish within `server.shutdown_grace_secs`, and closes the database.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let shutdown = self.shutdown.clone();
+        let grace = Duration::from_secs(self.platform.settings.server.shutdown_grace_secs);
+        if self.os_signals {
+            tokio::spawn(signal_listener(shutdown.clone())?);
+        }
+        if let Some(limiter) = self.limiter.clone() {
+            tokio::spawn(forget_idle_clients(limiter, shutdown.clone()));
+        }
+
+        let addr = self.local_addr();
+        let workers_stop = CancellationToken::new();
+        let workers = self
+            .platform
+            .queue
+            .start(self.consumers, workers_stop.clone())
+            .await
+            .context("starting queue workers")?;
+
+        tracing::info!(
+            %addr,
+            database = self.platform.db.backend().as_str(),
+            domains = ?domains::enabled().iter().map(|d| d.name).collect::<Vec<_>>(),
+            "listening"
+        );
+        let server = axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let deadline = async {
+            shutdown.cancelled().await;
+            tracing::info!(grace_secs = grace.as_secs(), "shutting down");
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = server => served.context("serving HTTP")?,
+            _ = deadline => tracing::warn!("grace period over with requests still running"),
+        }
+
+        workers_stop.cancel();
+        if tokio::time::timeout(grace, workers).await.is_err() {
+            tracing::warn!("grace period over with jobs still running; they will be delivered again");
+        }
+        self.platform.db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Registers the handlers now, so a signal that arrives right after start-up is not lost.
+#[cfg(unix)]
+fn signal_listener(shutdown: CancellationToken) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+            _ = shutdown.cancelled() => return,
+        }
+        shutdown.cancel();
+    })
+}
+
+#[cfg(not(unix))]
+fn signal_listener(shutdown: CancellationToken) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
+            _ = shutdown.cancelled() => return,
+        }
+        shutdown.cancel();
+    })
+}
+
+async fn forget_idle_clients(limiter: Arc<RateLimit>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => limiter.forget_idle(),
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Business domains, one Cargo feature each. A domain talks to another only through the
+//! other's `contract` module; everything else of it is behind its feature.
+
+use crate::platform::queue::Consumer;
+use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::Platform;
+
+pub struct DomainInfo {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// Every domain, enabled or not, in the order they are mounted.
+const ALL: &[(DomainInfo, bool)] = &[
+    (
+        DomainInfo { name: "auth", description: "Accounts, tokens, sessions, roles" },
+        cfg!(feature = "auth"),
+    ),
+    (
+        DomainInfo { name: "mail", description: "Email composition, delivery, templates, statistics" },
+        cfg!(feature = "mail"),
+    ),
+    (
+        DomainInfo { name: "notifications", description: "Email, in-app, SMS and push notifications" },
+        cfg!(feature = "notifications"),
+    ),
+    (
+        DomainInfo { name: "locations", description: "Saved places and reverse geocoding" },
+        cfg!(feature = "locations"),
+    ),
+    (
+        DomainInfo { name: "catalog", description: "Stores, categories and products" },
+        cfg!(feature = "catalog"),
+    ),
+    (
+        DomainInfo { name: "orders", description: "Addresses, checkout and order tracking" },
+        cfg!(feature = "orders"),
+    ),
+    (
+        DomainInfo { name: "files", description: "Uploads checked by content, served back" },
+        cfg!(feature = "files"),
+    ),
+];
+
+/// The domains compiled into this binary.
+pub fn enabled() -> Vec<&'static DomainInfo> {
+    ALL.iter().filter(|(_, on)| *on).map(|(d, _)| d).collect()
+}
+
+/// What the enabled domains add to the application: routes under `/api/v1` and queue consumers.
+#[derive(Default)]
+pub struct Mounted {
+    pub api: OpenApiRouter,
+    pub consumers: Vec<Arc<dyn Consumer>>,
+}
+
+/// The enabled domains' routes as OpenAPI paths (already under `/api/v1`), built without a
+/// database so the document can be printed anywhere. Domains register here as they are added.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    utoipa::openapi::OpenApiBuilder::new().build()
+}
+
+/// Builds every enabled domain on the platform. Domains register here as they are added.
+pub fn mount(_platform: &Platform) -> Mounted {
+    Mounted::default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn enabled_follows_features() {
+        let names: Vec<_> = super::enabled().iter().map(|d| d.name).collect();
+        assert_eq!(names.contains(&"auth"), cfg!(feature = "auth"));
+        assert_eq!(names.contains(&"files"), cfg!(feature = "files"));
+        assert_eq!(names.len(), super::ALL.iter().filter(|(_, on)| *on).count());
+    }
+}

@@ -1,0 +1,471 @@
+//! Settings: compiled-in `config/default.toml` < `{config_dir}/default.toml` <
+//! `{config_dir}/{AGORA_ENV}.toml` < `AGORA__SECTION__KEY` environment variables.
+//! Any key may also be read from a file named by `AGORA__SECTION__KEY_FILE`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The defaults, so the binary runs from any directory with no file beside it.
+const DEFAULTS: &str = include_str!("../../config/default.toml");
+const ENV_PREFIX: &str = "AGORA__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("configuration: cannot read {var} ({path}): {source}")]
+    SecretFile {
+        var: String,
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub queue: QueueSettings,
+    pub mailer: MailerSettings,
+    pub log: LogSettings,
+    pub openapi: OpenApiSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace_secs: u64,
+    pub trusted_proxies: Vec<IpNet>,
+    pub cors: CorsSettings,
+    pub rate_limit: RateLimitSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    #[serde(serialize_with = "serialize_masked_url")]
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueBackend {
+    Database,
+    Kafka,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    pub backend: QueueBackend,
+    pub poll_interval_ms: u64,
+    pub batch_size: u32,
+    pub lease_secs: u64,
+    pub max_attempts: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    pub jitter: f64,
+    pub metrics_interval_secs: u64,
+    pub retention_hours: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailerSettings {
+    pub transport: MailTransport,
+    pub from: String,
+    pub smtp: SmtpSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: String,
+    pub password: Secret,
+    pub timeout_secs: u64,
+    pub pool_max: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenApiSettings {
+    pub swagger_ui: bool,
+}
+
+/// A value that never appears in logs, `Debug` output or `agora config check`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"********\"" })
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "********" })
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:********@host/db`.
+pub fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:********@{host}"),
+        None => url.to_string(),
+    }
+}
+
+fn serialize_masked_url<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&mask_url(url))
+}
+
+impl Settings {
+    /// Loads from `config_dir` and the process environment (`AGORA_ENV`, `AGORA__*`).
+    pub fn load(config_dir: &Path) -> Result<Self, ConfigError> {
+        Self::load_from(config_dir, std::env::vars())
+    }
+
+    /// Loads from `config_dir` and the given environment; the seam tests use.
+    pub fn load_from(
+        config_dir: &Path,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut plain = HashMap::new();
+        let mut from_files = Vec::new();
+        let mut profile = None;
+        for (name, value) in vars {
+            if name == "AGORA_ENV" {
+                profile = Some(value);
+            } else if let Some(key) = name.strip_prefix(ENV_PREFIX) {
+                match key.strip_suffix("_FILE") {
+                    Some(key) => from_files.push((name.clone(), env_key_to_path(key), value)),
+                    None => {
+                        plain.insert(name, value);
+                    }
+                }
+            }
+        }
+
+        let mut builder = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::from(config_dir.join("default.toml")).required(false));
+        if let Some(profile) = profile.filter(|p| !p.is_empty()) {
+            let file = config_dir.join(format!("{profile}.toml"));
+            builder = builder.add_source(File::from(file).required(false));
+        }
+        builder = builder.add_source(
+            Environment::with_prefix("AGORA")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("server.trusted_proxies")
+                .with_list_parse_key("server.cors.allowed_origins")
+                .try_parsing(true)
+                .source(Some(plain)),
+        );
+        for (var, key, path) in from_files {
+            let value = std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
+                var,
+                path: path.clone(),
+                source,
+            })?;
+            builder = builder.set_override(key, value.trim_end_matches(['\r', '\n']))?;
+        }
+
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: ranges, URLs, addresses.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = &self.database.url;
+        if !(url.is_empty() || url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid(
+                "database.url",
+                format!("expected empty, sqlite://PATH or postgres://..., got `{}`", mask_url(url)),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "expected at least 1"));
+        }
+        if self.server.request_timeout_secs == 0 {
+            return Err(invalid("server.request_timeout_secs", "expected at least 1"));
+        }
+        if self.server.body_limit_bytes == 0 {
+            return Err(invalid("server.body_limit_bytes", "expected at least 1"));
+        }
+        let rl = &self.server.rate_limit;
+        if rl.per_second == 0 {
+            return Err(invalid("server.rate_limit.per_second", "expected at least 1"));
+        }
+        if rl.burst == 0 {
+            return Err(invalid("server.rate_limit.burst", "expected at least 1"));
+        }
+        for origin in &self.server.cors.allowed_origins {
+            if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {
+                return Err(invalid(
+                    "server.cors.allowed_origins",
+                    format!("`{origin}` is not a valid origin"),
+                ));
+            }
+        }
+        let q = &self.queue;
+        if q.backend == QueueBackend::Kafka && !cfg!(feature = "kafka") {
+            return Err(invalid(
+                "queue.backend",
+                "`kafka` needs a build with the `kafka` feature; use `database`",
+            ));
+        }
+        if q.poll_interval_ms == 0 {
+            return Err(invalid("queue.poll_interval_ms", "expected at least 1"));
+        }
+        if q.batch_size == 0 {
+            return Err(invalid("queue.batch_size", "expected at least 1"));
+        }
+        if q.max_attempts == 0 {
+            return Err(invalid("queue.max_attempts", "expected at least 1"));
+        }
+        if q.lease_secs == 0 {
+            return Err(invalid("queue.lease_secs", "expected at least 1"));
+        }
+        if q.backoff_base_ms == 0 || q.backoff_max_ms < q.backoff_base_ms {
+            return Err(invalid(
+                "queue.backoff_max_ms",
+                "expected backoff_base_ms >= 1 and backoff_max_ms >= backoff_base_ms",
+            ));
+        }
+        if !(0.0..=1.0).contains(&q.jitter) {
+            return Err(invalid("queue.jitter", "expected a fraction between 0 and 1"));
+        }
+        if self.mailer.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid(
+                "mailer.from",
+                format!("`{}` is not a mailbox like `Name <user@example.com>`", self.mailer.from),
+            ));
+        }
+        if self.mailer.transport == MailTransport::Smtp && self.mailer.smtp.host.is_empty() {
+            return Err(invalid("mailer.smtp.host", "required when mailer.transport = \"smtp\""));
+        }
+        if self.mailer.smtp.pool_max == 0 {
+            return Err(invalid("mailer.smtp.pool_max", "expected at least 1"));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(invalid("log.level", format!("not a valid filter: {e}")));
+        }
+        Ok(())
+    }
+
+    /// The database URL to connect to: the configured one, or SQLite inside `data_dir`.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("agora.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// The effective settings as TOML with secrets masked (`agora config check`).
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render settings: {e}"))
+    }
+}
+
+/// `MAILER__SMTP__PASSWORD` -> `mailer.smtp.password`.
+fn env_key_to_path(key: &str) -> String {
+    key.split("__")
+        .map(str::to_ascii_lowercase)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = std::env::temp_dir().join("agora-config-test-none");
+        Settings::load_from(
+            &dir,
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn defaults_are_compiled_in() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.server.host, "127.0.0.1");
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.queue.backend, QueueBackend::Database);
+        assert_eq!(s.mailer.transport, MailTransport::File);
+        assert!(s.database_url().ends_with("data/agora.db"));
+    }
+
+    #[test]
+    fn environment_overrides_and_lists() {
+        let s = load(&[
+            ("AGORA__SERVER__PORT", "9001"),
+            ("AGORA__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.1/32"),
+            ("AGORA__MAILER__SMTP__TLS", "none"),
+        ])
+        .unwrap();
+        assert_eq!(s.server.port, 9001);
+        assert_eq!(s.server.trusted_proxies.len(), 2);
+        assert_eq!(s.mailer.smtp.tls, SmtpTls::None);
+    }
+
+    #[test]
+    fn profile_file_overlays_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("staging.toml"), "[server]\nport = 7000\n").unwrap();
+        let vars = [("AGORA_ENV".to_string(), "staging".to_string())];
+        let s = Settings::load_from(dir.path(), vars).unwrap();
+        assert_eq!(s.server.port, 7000);
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_are_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "hunter2-very-secret\n").unwrap();
+        let s = load(&[
+            ("AGORA__MAILER__SMTP__PASSWORD_FILE", path.to_str().unwrap()),
+            ("AGORA__DATABASE__URL", "postgres://agora:dbpass@db:5432/agora"),
+        ])
+        .unwrap();
+        assert_eq!(s.mailer.smtp.password.expose(), "hunter2-very-secret");
+        let shown = s.to_masked_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("dbpass"), "{shown}");
+        assert!(shown.contains("postgres://agora:********@db:5432/agora"), "{shown}");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn missing_secret_file_names_the_variable() {
+        let err = load(&[("AGORA__MAILER__SMTP__PASSWORD_FILE", "/nonexistent/agora/pw")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("AGORA__MAILER__SMTP__PASSWORD_FILE"), "{err}");
+    }
+
+    #[test]
+    fn wrong_values_name_the_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("AGORA__SERVER__PORT", "eighty", "server.port"),
+            ("AGORA__LOG__FORMAT", "xml", "log.format"),
+            ("AGORA__DATABASE__URL", "mysql://x", "database.url"),
+            ("AGORA__QUEUE__JITTER", "2.5", "queue.jitter"),
+            ("AGORA__MAILER__FROM", "not an address", "mailer.from"),
+            ("AGORA__SERVER__TRUSTED_PROXIES", "not-an-ip", "server.trusted_proxies"),
+        ];
+        for (var, value, key) in cases {
+            let err = load(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(key), "{var}={value}: `{err}` does not name {key}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = load(&[("AGORA__SERVER__PROT", "1")]).unwrap_err().to_string();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn masks_only_the_password_of_a_url() {
+        assert_eq!(mask_url("postgres://u:p@h/db"), "postgres://u:********@h/db");
+        assert_eq!(mask_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(mask_url("sqlite://data/agora.db"), "sqlite://data/agora.db");
+    }
+}

@@ -1,0 +1,326 @@
+//! One database handle over SQLite or PostgreSQL. Repositories build statements with
+//! sea-query and run them here; the SQL dialect is chosen by the backend.
+
+mod error;
+mod migrate;
+mod schema;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_query::{
+    DeleteStatement, InsertStatement, PostgresQueryBuilder, SelectStatement, SqliteQueryBuilder,
+    UpdateStatement,
+};
+use sea_query_binder::SqlxBinder;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{FromRow, Postgres, Sqlite, Transaction};
+
+pub use error::DbError;
+pub use schema::{ColumnInfo, Schema};
+
+use crate::platform::config::Settings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A row type that decodes from both backends (derive `sqlx::FromRow`).
+pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+
+/// A sea-query statement. `WRITES` routes SQLite statements to its single writer connection.
+pub trait Statement: SqlxBinder + Send + Sync {
+    const WRITES: bool;
+}
+impl Statement for SelectStatement {
+    const WRITES: bool = false;
+}
+impl Statement for InsertStatement {
+    const WRITES: bool = true;
+}
+impl Statement for UpdateStatement {
+    const WRITES: bool = true;
+}
+impl Statement for DeleteStatement {
+    const WRITES: bool = true;
+}
+
+#[derive(Clone)]
+enum Pools {
+    /// SQLite allows one writer at a time: one writer connection, several read-only readers.
+    Sqlite { writer: SqlitePool, reader: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// Cheap to clone: pools are shared.
+#[derive(Clone)]
+pub struct Db {
+    pools: Pools,
+}
+
+/// Pool occupancy, exported as `db_pool_connections{pool,state}`.
+pub struct PoolStats {
+    pub pool: &'static str,
+    pub size: u32,
+    pub idle: u32,
+}
+
+impl Db {
+    /// Connects to `database.url`, or to `agora.db` in `data_dir` (created on first run).
+    pub async fn connect(settings: &Settings) -> Result<Db, DbError> {
+        let url = settings.database_url();
+        let max = settings.database.max_connections;
+        let acquire = Duration::from_secs(settings.database.acquire_timeout_secs);
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(&url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            if let Some(parent) = options.get_filename().parent() {
+                create_dir(parent)?;
+            }
+            // The writer connects first so the file and its WAL exist before readers open it.
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(acquire)
+                .connect_with(options.clone())
+                .await?;
+            let reader = SqlitePoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(acquire)
+                .connect_with(options.read_only(true))
+                .await?;
+            Ok(Db {
+                pools: Pools::Sqlite { writer, reader },
+            })
+        } else {
+            let pool = PgPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(acquire)
+                .connect(&url)
+                .await?;
+            Ok(Db {
+                pools: Pools::Postgres(pool),
+            })
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pools {
+            Pools::Sqlite { .. } => Backend::Sqlite,
+            Pools::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    fn exec(&self, writes: bool) -> Exec<'_> {
+        match &self.pools {
+            Pools::Sqlite { writer, .. } if writes => Exec::SqlitePool(writer),
+            Pools::Sqlite { reader, .. } => Exec::SqlitePool(reader),
+            Pools::Postgres(pool) => Exec::PgPool(pool),
+        }
+    }
+
+    pub async fn fetch_all<T: Row, S: Statement>(&self, stmt: &S) -> Result<Vec<T>, DbError> {
+        self.exec(S::WRITES).fetch_all(stmt).await
+    }
+
+    pub async fn fetch_optional<T: Row, S: Statement>(&self, stmt: &S) -> Result<Option<T>, DbError> {
+        self.exec(S::WRITES).fetch_optional(stmt).await
+    }
+
+    pub async fn fetch_one<T: Row, S: Statement>(&self, stmt: &S) -> Result<T, DbError> {
+        self.exec(S::WRITES).fetch_one(stmt).await
+    }
+
+    /// Runs a statement and returns the number of rows it affected.
+    pub async fn execute<S: Statement>(&self, stmt: &S) -> Result<u64, DbError> {
+        self.exec(S::WRITES).execute(stmt).await
+    }
+
+    /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
+    /// so a transaction never fails half-way because another writer got there first.
+    pub async fn begin(&self) -> Result<Tx, DbError> {
+        match &self.pools {
+            Pools::Sqlite { writer, .. } => Ok(Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?)),
+            Pools::Postgres(pool) => Ok(Tx::Postgres(pool.begin().await?)),
+        }
+    }
+
+    /// Round trip to the server (readiness).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        match &self.pools {
+            Pools::Sqlite { reader, .. } => {
+                sqlx::query("SELECT 1").execute(reader).await?;
+            }
+            Pools::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        let stats = |pool: &'static str, size: u32, idle: usize| PoolStats {
+            pool,
+            size,
+            idle: idle as u32,
+        };
+        match &self.pools {
+            Pools::Sqlite { writer, reader } => vec![
+                stats("sqlite_writer", writer.size(), writer.num_idle()),
+                stats("sqlite_reader", reader.size(), reader.num_idle()),
+            ],
+            Pools::Postgres(pool) => vec![stats("postgres", pool.size(), pool.num_idle())],
+        }
+    }
+
+    pub async fn close(&self) {
+        match &self.pools {
+            Pools::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Pools::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+fn create_dir(dir: &Path) -> Result<(), DbError> {
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| DbError::Unavailable(sqlx::Error::Io(e)))
+}
+
+/// A transaction on either backend. Dropped without `commit`, it rolls back.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    fn exec(&mut self) -> Exec<'_> {
+        match self {
+            Tx::Sqlite(tx) => Exec::SqliteConn(tx),
+            Tx::Postgres(tx) => Exec::PgConn(tx),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub async fn fetch_all<T: Row, S: Statement>(&mut self, stmt: &S) -> Result<Vec<T>, DbError> {
+        self.exec().fetch_all(stmt).await
+    }
+
+    pub async fn fetch_optional<T: Row, S: Statement>(&mut self, stmt: &S) -> Result<Option<T>, DbError> {
+        self.exec().fetch_optional(stmt).await
+    }
+
+    pub async fn fetch_one<T: Row, S: Statement>(&mut self, stmt: &S) -> Result<T, DbError> {
+        self.exec().fetch_one(stmt).await
+    }
+
+    pub async fn execute<S: Statement>(&mut self, stmt: &S) -> Result<u64, DbError> {
+        self.exec().execute(stmt).await
+    }
+
+    pub async fn commit(self) -> Result<(), DbError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<(), DbError> {
+        match self {
+            Tx::Sqlite(tx) => tx.rollback().await?,
+            Tx::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Where a statement runs: a pool or a transaction's connection, on either backend.
+enum Exec<'a> {
+    SqlitePool(&'a SqlitePool),
+    SqliteConn(&'a mut SqliteConnection),
+    PgPool(&'a PgPool),
+    PgConn(&'a mut PgConnection),
+}
+
+/// Renders `$stmt` in the executor's dialect and runs `$body` with the executor bound to
+/// `$exec`, the SQL to `$sql` and the bound values to `$values`.
+macro_rules! on_exec {
+    ($target:expr, $stmt:expr, |$exec:ident, $sql:ident, $values:ident| $body:expr) => {
+        match $target {
+            Exec::SqlitePool($exec) => {
+                let ($sql, $values) = $stmt.build_sqlx(SqliteQueryBuilder);
+                $body
+            }
+            Exec::SqliteConn($exec) => {
+                let ($sql, $values) = $stmt.build_sqlx(SqliteQueryBuilder);
+                $body
+            }
+            Exec::PgPool($exec) => {
+                let ($sql, $values) = $stmt.build_sqlx(PostgresQueryBuilder);
+                $body
+            }
+            Exec::PgConn($exec) => {
+                let ($sql, $values) = $stmt.build_sqlx(PostgresQueryBuilder);
+                $body
+            }
+        }
+    };
+}
+
+impl Exec<'_> {
+    async fn fetch_all<T: Row, S: Statement>(self, stmt: &S) -> Result<Vec<T>, DbError> {
+        on_exec!(self, stmt, |e, sql, values| Ok(sqlx::query_as_with(&sql, values)
+            .fetch_all(e)
+            .await?))
+    }
+
+    async fn fetch_optional<T: Row, S: Statement>(self, stmt: &S) -> Result<Option<T>, DbError> {
+        on_exec!(self, stmt, |e, sql, values| Ok(sqlx::query_as_with(&sql, values)
+            .fetch_optional(e)
+            .await?))
+    }
+
+    async fn fetch_one<T: Row, S: Statement>(self, stmt: &S) -> Result<T, DbError> {
+        on_exec!(self, stmt, |e, sql, values| Ok(sqlx::query_as_with(&sql, values)
+            .fetch_one(e)
+            .await?))
+    }
+
+    async fn execute<S: Statement>(self, stmt: &S) -> Result<u64, DbError> {
+        on_exec!(self, stmt, |e, sql, values| Ok(sqlx::query_with(&sql, values)
+            .execute(e)
+            .await?
+            .rows_affected()))
+    }
+}

@@ -1,0 +1,222 @@
+//! The Mailer port and its lettre adapters: SMTP, and `.eml` files for running with no relay.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::platform::config::{MailTransport, MailerSettings, SmtpTls};
+
+/// An email ready to hand to a transport.
+#[derive(Debug, Clone)]
+pub struct OutgoingEmail {
+    /// Stable across retries, so a redelivered message is recognisable (`<id@host>`).
+    pub message_id: String,
+    /// `None`: the configured `mailer.from`.
+    pub from: Option<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub bcc: Vec<Mailbox>,
+    pub subject: String,
+    pub text: Option<String>,
+    pub html: Option<String>,
+}
+
+/// What the transport said when it took the message.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub response: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The message itself is unusable (no recipient, no body).
+    #[error("invalid message: {0}")]
+    Invalid(String),
+    /// Try again later: connection failure, timeout, SMTP 4xx.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// Do not retry: SMTP 5xx (unknown mailbox, rejected content).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    async fn send(&self, email: &OutgoingEmail) -> Result<Sent, MailError>;
+    /// `smtp` or `file`, for logs and metrics.
+    fn transport(&self) -> &'static str;
+}
+
+/// Builds the transport chosen by `mailer.transport`.
+pub fn from_settings(settings: &MailerSettings, data_dir: &std::path::Path) -> anyhow::Result<Box<dyn Mailer>> {
+    let from: Mailbox = settings.from.parse()?;
+    Ok(match settings.transport {
+        MailTransport::File => Box::new(FileMailer::new(data_dir.join("outbox"), from)?),
+        MailTransport::Smtp => Box::new(SmtpMailer::new(settings, from)?),
+    })
+}
+
+fn build_message(email: &OutgoingEmail, default_from: &Mailbox) -> Result<Message, MailError> {
+    if email.to.is_empty() && email.cc.is_empty() && email.bcc.is_empty() {
+        return Err(MailError::Invalid("no recipient".into()));
+    }
+    let mut builder = Message::builder()
+        .message_id(Some(email.message_id.clone()))
+        .from(email.from.clone().unwrap_or_else(|| default_from.clone()))
+        .subject(email.subject.clone());
+    for to in &email.to {
+        builder = builder.to(to.clone());
+    }
+    for cc in &email.cc {
+        builder = builder.cc(cc.clone());
+    }
+    for bcc in &email.bcc {
+        builder = builder.bcc(bcc.clone());
+    }
+    let built = match (&email.text, &email.html) {
+        (Some(text), Some(html)) => builder.multipart(MultiPart::alternative_plain_html(
+            text.clone(),
+            html.clone(),
+        )),
+        (Some(text), None) => builder.singlepart(SinglePart::plain(text.clone())),
+        (None, Some(html)) => builder.singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(html.clone()),
+        ),
+        (None, None) => return Err(MailError::Invalid("neither text nor html body".into())),
+    };
+    built.map_err(|e| MailError::Invalid(e.to_string()))
+}
+
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl SmtpMailer {
+    pub fn new(settings: &MailerSettings, from: Mailbox) -> anyhow::Result<Self> {
+        let smtp = &settings.smtp;
+        let tls = match smtp.tls {
+            SmtpTls::None => Tls::None,
+            SmtpTls::Starttls => Tls::Required(TlsParameters::new(smtp.host.clone())?),
+            SmtpTls::Tls => Tls::Wrapper(TlsParameters::new(smtp.host.clone())?),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+            .port(smtp.port)
+            .tls(tls)
+            .timeout(Some(Duration::from_secs(smtp.timeout_secs)))
+            .pool_config(PoolConfig::new().max_size(smtp.pool_max));
+        if !smtp.username.is_empty() {
+            builder = builder.credentials(Credentials::new(
+                smtp.username.clone(),
+                smtp.password.expose().to_string(),
+            ));
+        }
+        Ok(Self {
+            transport: builder.build(),
+            from,
+        })
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<Sent, MailError> {
+        let message = build_message(email, &self.from)?;
+        match self.transport.send(message).await {
+            Ok(response) => Ok(Sent {
+                response: format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" ")),
+            }),
+            Err(e) if e.is_permanent() => Err(MailError::Permanent(e.to_string())),
+            Err(e) => Err(MailError::Transient(e.to_string())),
+        }
+    }
+
+    fn transport(&self) -> &'static str {
+        "smtp"
+    }
+}
+
+/// Writes each message as `<uuid>.eml` in a directory: the zero-setup default.
+pub struct FileMailer {
+    transport: AsyncFileTransport<Tokio1Executor>,
+    dir: PathBuf,
+    from: Mailbox,
+}
+
+impl FileMailer {
+    pub fn new(dir: PathBuf, from: Mailbox) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self {
+            transport: AsyncFileTransport::new(&dir),
+            dir,
+            from,
+        })
+    }
+}
+
+#[async_trait]
+impl Mailer for FileMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<Sent, MailError> {
+        let message = build_message(email, &self.from)?;
+        match self.transport.send(message).await {
+            Ok(id) => Ok(Sent {
+                response: self.dir.join(format!("{id}.eml")).display().to_string(),
+            }),
+            Err(e) => Err(MailError::Transient(e.to_string())),
+        }
+    }
+
+    fn transport(&self) -> &'static str {
+        "file"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email() -> OutgoingEmail {
+        OutgoingEmail {
+            message_id: "<0192-test@agora.local>".into(),
+            from: None,
+            to: vec!["Ada <ada@example.com>".parse().unwrap()],
+            cc: vec![],
+            bcc: vec![],
+            subject: "Hello".into(),
+            text: Some("plain body".into()),
+            html: Some("<p>html body</p>".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn file_transport_writes_an_eml_with_the_message_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = FileMailer::new(dir.path().join("outbox"), "Agora <no-reply@localhost>".parse().unwrap()).unwrap();
+        let sent = mailer.send(&email()).await.unwrap();
+        let eml = std::fs::read_to_string(&sent.response).unwrap();
+        assert!(eml.contains("Message-ID: <0192-test@agora.local>"), "{eml}");
+        assert!(eml.contains("To: Ada <ada@example.com>"), "{eml}");
+        assert!(eml.contains("plain body") && eml.contains("html body"), "{eml}");
+        assert!(eml.contains("From: Agora <no-reply@localhost>"), "{eml}");
+    }
+
+    #[test]
+    fn refuses_a_message_without_recipient_or_body() {
+        let from: Mailbox = "a@b.c".parse().unwrap();
+        let mut no_rcpt = email();
+        no_rcpt.to.clear();
+        assert!(matches!(build_message(&no_rcpt, &from), Err(MailError::Invalid(_))));
+        let mut no_body = email();
+        no_body.text = None;
+        no_body.html = None;
+        assert!(matches!(build_message(&no_body, &from), Err(MailError::Invalid(_))));
+    }
+}

@@ -1,0 +1,10 @@
+//! Shared infrastructure. Knows no domain.
+
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod mailer;
+pub mod metrics;
+pub mod openapi;
+pub mod queue;
+pub mod telemetry;

@@ -1,0 +1,611 @@
+//! Queue adapter on the database itself: no other service needed.
+//!
+//! Each message gets one delivery row per subscribed consumer group. Workers claim due
+//! deliveries with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite the single
+//! writer serialises claims), keep the lease alive while the handler runs, and settle the
+//! delivery only if they still hold it, so two workers never run the same delivery at once.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use sea_query::{
+    Alias, Cond, Expr, Iden, LockBehavior, LockType, OnConflict, Order, Query,
+};
+use serde_json::Value;
+use sqlx::types::Json;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{
+    Backoff, Consumer, ConsumerStats, DeadLetter, HandlerError, Message, Outgoing, QueueBackend,
+};
+use crate::platform::config::QueueSettings;
+use crate::platform::db::{Db, DbError, Tx};
+use crate::platform::metrics::QueueMetrics;
+
+#[derive(Iden)]
+enum QueueSubscriptions {
+    Table,
+    Consumer,
+    Topic,
+    CreatedAt,
+}
+
+#[derive(Iden)]
+enum QueueMessages {
+    Table,
+    Id,
+    Topic,
+    Key,
+    Payload,
+    CreatedAt,
+}
+
+#[derive(Iden)]
+enum QueueDeliveries {
+    Table,
+    Id,
+    MessageId,
+    Consumer,
+    Status,
+    Attempts,
+    AvailableAt,
+    LockedUntil,
+    LastError,
+    CreatedAt,
+    UpdatedAt,
+}
+
+use QueueDeliveries as D;
+use QueueMessages as M;
+
+const PENDING: &str = "pending";
+const PROCESSING: &str = "processing";
+const DONE: &str = "done";
+const DEAD: &str = "dead";
+
+/// Inserts the message and a delivery for every group subscribed to its topic.
+pub(super) async fn insert_message(tx: &mut Tx, message: Outgoing) -> Result<Uuid, DbError> {
+    let id = Uuid::now_v7();
+    let now = Utc::now();
+    tx.execute(
+        Query::insert()
+            .into_table(M::Table)
+            .columns([M::Id, M::Topic, M::Key, M::Payload, M::CreatedAt])
+            .values_panic([
+                id.into(),
+                message.topic.clone().into(),
+                message.key.into(),
+                message.payload.into(),
+                now.into(),
+            ]),
+    )
+    .await?;
+
+    let groups: Vec<(String,)> = tx
+        .fetch_all(
+            Query::select()
+                .column(QueueSubscriptions::Consumer)
+                .from(QueueSubscriptions::Table)
+                .and_where(Expr::col(QueueSubscriptions::Topic).eq(message.topic)),
+        )
+        .await?;
+    if groups.is_empty() {
+        return Ok(id);
+    }
+    let mut insert = Query::insert();
+    insert.into_table(D::Table).columns([
+        D::Id,
+        D::MessageId,
+        D::Consumer,
+        D::Status,
+        D::Attempts,
+        D::AvailableAt,
+        D::CreatedAt,
+        D::UpdatedAt,
+    ]);
+    for (group,) in groups {
+        insert.values_panic([
+            Uuid::now_v7().into(),
+            id.into(),
+            group.into(),
+            PENDING.into(),
+            0i32.into(),
+            now.into(),
+            now.into(),
+            now.into(),
+        ]);
+    }
+    tx.execute(&insert).await?;
+    Ok(id)
+}
+
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    id: Uuid,
+    message_id: Uuid,
+    attempts: i32,
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: Uuid,
+    topic: String,
+    key: String,
+    payload: Json<Value>,
+    created_at: DateTime<Utc>,
+}
+
+struct Job {
+    delivery_id: Uuid,
+    attempts: i32,
+    message: Message,
+}
+
+enum Outcome {
+    Done,
+    Retry,
+    Dead,
+}
+
+impl Outcome {
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Retry => "retry",
+            Outcome::Dead => "dead",
+        }
+    }
+}
+
+pub struct DatabaseQueue {
+    db: Db,
+    settings: QueueSettings,
+    backoff: Backoff,
+    metrics: QueueMetrics,
+    running: Arc<AtomicBool>,
+}
+
+impl DatabaseQueue {
+    pub fn new(db: Db, settings: QueueSettings, metrics: QueueMetrics) -> Self {
+        Self {
+            backoff: Backoff::from_settings(&settings),
+            db,
+            settings,
+            metrics,
+            running: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.settings.lease_secs as i64)
+    }
+
+    async fn subscribe(&self, consumers: &[Arc<dyn Consumer>]) -> Result<(), DbError> {
+        let now = Utc::now();
+        for consumer in consumers {
+            for topic in consumer.topics() {
+                self.db
+                    .execute(
+                        Query::insert()
+                            .into_table(QueueSubscriptions::Table)
+                            .columns([
+                                QueueSubscriptions::Consumer,
+                                QueueSubscriptions::Topic,
+                                QueueSubscriptions::CreatedAt,
+                            ])
+                            .values_panic([consumer.group().into(), topic.into(), now.into()])
+                            .on_conflict(
+                                OnConflict::columns([
+                                    QueueSubscriptions::Consumer,
+                                    QueueSubscriptions::Topic,
+                                ])
+                                .do_nothing()
+                                .to_owned(),
+                            ),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes up to `batch_size` due deliveries of `group`: pending ones whose time has come,
+    /// and processing ones whose lease ran out (their worker died).
+    async fn claim(&self, group: &str) -> Result<Vec<Job>, DbError> {
+        let now = Utc::now();
+        let due = Query::select()
+            .column(D::Id)
+            .from(D::Table)
+            .and_where(Expr::col(D::Consumer).eq(group))
+            .cond_where(
+                Cond::any()
+                    .add(
+                        Cond::all()
+                            .add(Expr::col(D::Status).eq(PENDING))
+                            .add(Expr::col(D::AvailableAt).lte(now)),
+                    )
+                    .add(
+                        Cond::all()
+                            .add(Expr::col(D::Status).eq(PROCESSING))
+                            .add(Expr::col(D::LockedUntil).lt(now)),
+                    ),
+            )
+            .order_by(D::AvailableAt, Order::Asc)
+            .limit(self.settings.batch_size as u64)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .to_owned();
+        let claimed: Vec<Claimed> = self
+            .db
+            .fetch_all(
+                Query::update()
+                    .table(D::Table)
+                    .value(D::Status, PROCESSING)
+                    .value(D::LockedUntil, now + self.lease())
+                    .value(D::Attempts, Expr::col(D::Attempts).add(1))
+                    .value(D::UpdatedAt, now)
+                    .and_where(Expr::col(D::Id).in_subquery(due))
+                    .returning(Query::returning().columns([D::Id, D::MessageId, D::Attempts])),
+            )
+            .await?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+
+        let ids: Vec<Uuid> = claimed.iter().map(|c| c.message_id).collect();
+        let rows: Vec<MessageRow> = self
+            .db
+            .fetch_all(
+                Query::select()
+                    .columns([M::Id, M::Topic, M::Key, M::Payload, M::CreatedAt])
+                    .from(M::Table)
+                    .and_where(Expr::col(M::Id).is_in(ids)),
+            )
+            .await?;
+        let mut messages: HashMap<Uuid, MessageRow> = rows.into_iter().map(|m| (m.id, m)).collect();
+        Ok(claimed
+            .into_iter()
+            .filter_map(|c| {
+                let m = messages.remove(&c.message_id)?;
+                Some(Job {
+                    delivery_id: c.id,
+                    attempts: c.attempts,
+                    message: Message {
+                        id: m.id,
+                        topic: m.topic,
+                        key: m.key,
+                        payload: m.payload.0,
+                        attempt: c.attempts as u32,
+                        published_at: m.created_at,
+                    },
+                })
+            })
+            .collect())
+    }
+
+    /// Runs one job to its outcome, keeping its lease alive meanwhile.
+    async fn process(&self, consumer: &dyn Consumer, job: Job) {
+        let started = Instant::now();
+        let handled = AssertUnwindSafe(consumer.handle(&job.message)).catch_unwind();
+        tokio::pin!(handled);
+        let renew_every = Duration::from_secs(self.settings.lease_secs).max(Duration::from_secs(1)) / 3;
+        let result = loop {
+            tokio::select! {
+                result = &mut handled => break result,
+                _ = tokio::time::sleep(renew_every) => {
+                    if let Err(e) = self.renew_lease(&job).await {
+                        tracing::warn!(error = %e, delivery = %job.delivery_id, "could not renew lease");
+                    }
+                }
+            }
+        };
+        let result = result.unwrap_or_else(|_| Err(HandlerError::Retry("handler panicked".into())));
+
+        let max_attempts = consumer.max_attempts().unwrap_or(self.settings.max_attempts);
+        let group = consumer.group();
+        let outcome = match &result {
+            Ok(()) => Outcome::Done,
+            Err(HandlerError::Retry(_)) if (job.attempts as u32) < max_attempts => Outcome::Retry,
+            Err(_) => Outcome::Dead,
+        };
+        match &result {
+            Ok(()) => tracing::debug!(consumer = group, topic = %job.message.topic, "message handled"),
+            Err(e) => tracing::warn!(
+                consumer = group,
+                topic = %job.message.topic,
+                delivery = %job.delivery_id,
+                attempt = job.attempts,
+                outcome = outcome.label(),
+                error = %e,
+                "message handler failed"
+            ),
+        }
+        let error = result.err().map(|e| e.to_string());
+        if let Err(e) = self.settle(&job, &outcome, error).await {
+            // The lease runs out and the message is delivered again: at least once.
+            tracing::error!(error = %e, delivery = %job.delivery_id, "could not record outcome");
+        }
+        self.metrics
+            .processed
+            .with_label_values(&[group, outcome.label()])
+            .inc();
+        self.metrics
+            .duration
+            .with_label_values(&[group])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Matches only while this worker holds the delivery: same status and attempt count.
+    fn held(job: &Job) -> Cond {
+        Cond::all()
+            .add(Expr::col(D::Id).eq(job.delivery_id))
+            .add(Expr::col(D::Status).eq(PROCESSING))
+            .add(Expr::col(D::Attempts).eq(job.attempts))
+    }
+
+    async fn renew_lease(&self, job: &Job) -> Result<u64, DbError> {
+        let now = Utc::now();
+        self.db
+            .execute(
+                Query::update()
+                    .table(D::Table)
+                    .value(D::LockedUntil, now + self.lease())
+                    .value(D::UpdatedAt, now)
+                    .cond_where(Self::held(job)),
+            )
+            .await
+    }
+
+    async fn settle(&self, job: &Job, outcome: &Outcome, error: Option<String>) -> Result<(), DbError> {
+        let now = Utc::now();
+        let mut update = Query::update();
+        update
+            .table(D::Table)
+            .value(D::LockedUntil, Option::<DateTime<Utc>>::None)
+            .value(D::UpdatedAt, now)
+            .cond_where(Self::held(job));
+        match outcome {
+            Outcome::Done => update.value(D::Status, DONE),
+            Outcome::Retry => {
+                let delay = self.backoff.delay(job.attempts as u32);
+                let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                update
+                    .value(D::Status, PENDING)
+                    .value(D::AvailableAt, at)
+                    .value(D::LastError, error)
+            }
+            Outcome::Dead => update.value(D::Status, DEAD).value(D::LastError, error),
+        };
+        let changed = self.db.execute(&update).await?;
+        if changed == 0 {
+            tracing::warn!(delivery = %job.delivery_id, "lease was lost before the outcome was recorded");
+        }
+        Ok(())
+    }
+
+    async fn run_worker(self: Arc<Self>, consumer: Arc<dyn Consumer>, shutdown: CancellationToken) {
+        let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        while !shutdown.is_cancelled() {
+            match self.claim(consumer.group()).await {
+                Ok(jobs) if !jobs.is_empty() => {
+                    // Running jobs finish even when shutdown is asked for meanwhile.
+                    futures::future::join_all(jobs.into_iter().map(|job| self.process(consumer.as_ref(), job))).await;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(consumer = consumer.group(), error = %e, "could not claim messages"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    /// Removes messages older than the retention whose deliveries all succeeded.
+    async fn purge_delivered(&self) -> Result<u64, DbError> {
+        let cutoff = Utc::now() - chrono::Duration::hours(self.settings.retention_hours as i64);
+        let unfinished = Query::select()
+            .expr(Expr::val(1))
+            .from(D::Table)
+            .and_where(Expr::col((D::Table, D::MessageId)).equals((M::Table, M::Id)))
+            .and_where(Expr::col((D::Table, D::Status)).ne(DONE))
+            .to_owned();
+        // Deliveries go with their message (ON DELETE CASCADE).
+        self.db
+            .execute(
+                Query::delete()
+                    .from_table(M::Table)
+                    .and_where(Expr::col((M::Table, M::CreatedAt)).lt(cutoff))
+                    .and_where(Expr::exists(unfinished).not()),
+            )
+            .await
+    }
+
+    async fn run_housekeeping(self: Arc<Self>, shutdown: CancellationToken) {
+        let every = Duration::from_secs(self.settings.metrics_interval_secs.max(1));
+        loop {
+            match self.stats().await {
+                Ok(stats) => self.metrics.set_backlog(&stats),
+                Err(e) => tracing::warn!(error = %e, "could not read queue statistics"),
+            }
+            match self.purge_delivered().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(messages = n, "purged delivered messages"),
+                Err(e) => tracing::warn!(error = %e, "could not purge delivered messages"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+}
+
+/// Clears the running flag however the supervisor ends.
+struct RunningGuard(Arc<AtomicBool>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl QueueBackend for Arc<DatabaseQueue> {
+    async fn start(
+        &self,
+        consumers: Vec<Arc<dyn Consumer>>,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, DbError> {
+        self.subscribe(&consumers).await?;
+        self.running.store(true, Ordering::SeqCst);
+        let guard = RunningGuard(self.running.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        for consumer in consumers {
+            tasks.spawn(self.clone().run_worker(consumer, shutdown.clone()));
+        }
+        tasks.spawn(self.clone().run_housekeeping(shutdown));
+        Ok(tokio::spawn(async move {
+            let _guard = guard;
+            while let Some(done) = tasks.join_next().await {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "queue worker ended abnormally");
+                }
+            }
+        }))
+    }
+
+    fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    async fn stats(&self) -> Result<Vec<ConsumerStats>, DbError> {
+        let rows: Vec<(String, String, i64)> = self
+            .db
+            .fetch_all(
+                Query::select()
+                    .columns([D::Consumer, D::Status])
+                    .expr(Expr::col(D::Id).count())
+                    .from(D::Table)
+                    .and_where(Expr::col(D::Status).is_in([PENDING, PROCESSING, DEAD]))
+                    .group_by_columns([D::Consumer, D::Status]),
+            )
+            .await?;
+        let mut by_consumer: std::collections::BTreeMap<String, ConsumerStats> = Default::default();
+        for (consumer, status, count) in rows {
+            let stats = by_consumer.entry(consumer.clone()).or_insert_with(|| ConsumerStats {
+                consumer,
+                ..Default::default()
+            });
+            let count = count as u64;
+            match status.as_str() {
+                PENDING => stats.pending = count,
+                PROCESSING => stats.processing = count,
+                _ => stats.dead = count,
+            }
+        }
+        Ok(by_consumer.into_values().collect())
+    }
+
+    async fn dead_letters(
+        &self,
+        consumer: Option<&str>,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<DeadLetter>, u64), DbError> {
+        let mut filter = Cond::all().add(Expr::col((D::Table, D::Status)).eq(DEAD));
+        if let Some(consumer) = consumer {
+            filter = filter.add(Expr::col((D::Table, D::Consumer)).eq(consumer));
+        }
+        let (total,): (i64,) = self
+            .db
+            .fetch_one(
+                Query::select()
+                    .expr(Expr::col((D::Table, D::Id)).count())
+                    .from(D::Table)
+                    .cond_where(filter.clone()),
+            )
+            .await?;
+        let rows: Vec<DeadRow> = self
+            .db
+            .fetch_all(
+                Query::select()
+                    .expr_as(Expr::col((D::Table, D::Id)), Alias::new("delivery_id"))
+                    .expr_as(Expr::col((M::Table, M::Id)), Alias::new("message_id"))
+                    .column((D::Table, D::Consumer))
+                    .column((M::Table, M::Topic))
+                    .column((M::Table, M::Key))
+                    .column((M::Table, M::Payload))
+                    .column((D::Table, D::Attempts))
+                    .column((D::Table, D::LastError))
+                    .column((D::Table, D::UpdatedAt))
+                    .from(D::Table)
+                    .inner_join(
+                        M::Table,
+                        Expr::col((M::Table, M::Id)).equals((D::Table, D::MessageId)),
+                    )
+                    .cond_where(filter)
+                    .order_by((D::Table, D::UpdatedAt), Order::Desc)
+                    .limit(limit)
+                    .offset(offset),
+            )
+            .await?;
+        Ok((rows.into_iter().map(DeadRow::into_dead_letter).collect(), total as u64))
+    }
+
+    async fn replay(&self, delivery_id: Uuid) -> Result<bool, DbError> {
+        let now = Utc::now();
+        let changed = self
+            .db
+            .execute(
+                Query::update()
+                    .table(D::Table)
+                    .value(D::Status, PENDING)
+                    .value(D::Attempts, 0i32)
+                    .value(D::AvailableAt, now)
+                    .value(D::LockedUntil, Option::<DateTime<Utc>>::None)
+                    .value(D::UpdatedAt, now)
+                    .and_where(Expr::col(D::Id).eq(delivery_id))
+                    .and_where(Expr::col(D::Status).eq(DEAD)),
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DeadRow {
+    delivery_id: Uuid,
+    message_id: Uuid,
+    consumer: String,
+    topic: String,
+    key: String,
+    payload: Json<Value>,
+    attempts: i32,
+    last_error: Option<String>,
+    updated_at: DateTime<Utc>,
+}
+
+impl DeadRow {
+    fn into_dead_letter(self) -> DeadLetter {
+        DeadLetter {
+            delivery_id: self.delivery_id,
+            message_id: self.message_id,
+            consumer: self.consumer,
+            topic: self.topic,
+            key: self.key,
+            payload: self.payload.0,
+            attempts: self.attempts as u32,
+            last_error: self.last_error,
+            failed_at: self.updated_at,
+        }
+    }
+}
