@@ -105,6 +105,7 @@ impl ApplicationBuilder {
         let mounted = domains::mount(&platform);
         let mut consumers = mounted.consumers;
         consumers.extend(self.consumers);
+        queue.subscribe(&consumers).await.context("registering queue subscriptions")?;
 
         let health_state = HealthState { db, queue, metrics: metrics.clone() };
         let (mut router, _) = OpenApiRouter::new()

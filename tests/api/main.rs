@@ -1,1 +1,12 @@
+//! The one integration-test binary. Runs on SQLite, and on PostgreSQL with TEST_DATABASE_URL.
 
+mod cli;
+mod database;
+mod errors;
+mod health;
+mod helpers;
+mod mailer;
+mod queue;
+mod rate_limit;
+mod schema;
+mod shutdown;

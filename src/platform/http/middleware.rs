@@ -87,11 +87,14 @@ pub async fn problem_json(req: Request, next: Next) -> Response {
     if let Some(error) = response.extensions().get::<ApiError>() {
         return error.render(request_id);
     }
-    let is_problem = response
+    // Handlers that answer an error in JSON of their own (readiness) keep their body; bare
+    // and plain-text bodies from the router and layers become problems.
+    let keep = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|ct| ct.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if is_problem {
+        .and_then(|ct| ct.to_str().ok())
+        .is_some_and(|ct| ct.starts_with(PROBLEM_JSON) || ct.starts_with("application/json"));
+    if keep {
         return response;
     }
     let (parts, _) = response.into_parts();

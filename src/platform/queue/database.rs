@@ -188,7 +188,7 @@ impl DatabaseQueue {
         chrono::Duration::seconds(self.settings.lease_secs as i64)
     }
 
-    async fn subscribe(&self, consumers: &[Arc<dyn Consumer>]) -> Result<(), DbError> {
+    async fn subscribe_all(&self, consumers: &[Arc<dyn Consumer>]) -> Result<(), DbError> {
         let now = Utc::now();
         for consumer in consumers {
             for topic in consumer.topics() {
@@ -460,12 +460,15 @@ impl Drop for RunningGuard {
 
 #[async_trait]
 impl QueueBackend for Arc<DatabaseQueue> {
+    async fn subscribe(&self, consumers: &[Arc<dyn Consumer>]) -> Result<(), DbError> {
+        self.subscribe_all(consumers).await
+    }
+
     async fn start(
         &self,
         consumers: Vec<Arc<dyn Consumer>>,
         shutdown: CancellationToken,
     ) -> Result<JoinHandle<()>, DbError> {
-        self.subscribe(&consumers).await?;
         self.running.store(true, Ordering::SeqCst);
         let guard = RunningGuard(self.running.clone());
         let mut tasks = tokio::task::JoinSet::new();

@@ -121,8 +121,11 @@ pub struct ConsumerStats {
 /// The delivery side of the queue; the database adapter today, a broker adapter later.
 #[async_trait]
 pub trait QueueBackend: Send + Sync + 'static {
-    /// Registers the consumers' subscriptions, then delivers until `shutdown`, letting running
-    /// handlers finish. The handle ends when every worker has stopped.
+    /// Records which topics each consumer group receives. Done before serving, so a message
+    /// published from the first request on reaches every group.
+    async fn subscribe(&self, consumers: &[Arc<dyn Consumer>]) -> Result<(), DbError>;
+    /// Delivers to `consumers` until `shutdown`, letting running handlers finish. The handle
+    /// ends when every worker has stopped.
     async fn start(
         &self,
         consumers: Vec<Arc<dyn Consumer>>,

@@ -1,0 +1,215 @@
+//! Test harness: every test gets the real application on port 0 with its own database, a
+//! temp-file SQLite by default or a fresh PostgreSQL database when TEST_DATABASE_URL is set.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agora::platform::db::Db;
+use agora::platform::queue::QueueBackend;
+use agora::{Application, ApplicationBuilder, Settings};
+use sqlx::{Connection, Executor, PgConnection};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// PostgreSQL server used when a test needs one whatever the backend under test.
+pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub fn init_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let settings = agora::platform::config::LogSettings {
+            format: agora::platform::config::LogFormat::Pretty,
+            level: "debug,sqlx=warn,hyper=info".into(),
+        };
+        agora::platform::telemetry::init(&settings);
+    }
+}
+
+/// A database of its own: a SQLite file in a temp dir, or `test_<uuid>` on PostgreSQL.
+pub struct TestDb {
+    pub url: String,
+    pub dir: TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// The backend under test, chosen by TEST_DATABASE_URL.
+    pub async fn new() -> Self {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(admin) if !admin.is_empty() => Self::postgres(&admin).await,
+            _ => Self::sqlite(),
+        }
+    }
+
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("agora.db").display());
+        Self { url, dir, postgres: None }
+    }
+
+    pub async fn postgres(admin_url: &str) -> Self {
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is needed: {e}"));
+        admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+        let mut url = reqwest::Url::parse(admin_url).unwrap();
+        url.set_path(&format!("/{name}"));
+        Self {
+            url: url.to_string(),
+            dir: tempfile::tempdir().unwrap(),
+            postgres: Some((admin_url.to_string(), name)),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.postgres.take() else { return };
+        // Drop is synchronous and may run inside a runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = PgConnection::connect(&admin).await {
+                    let _ = conn
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Defaults with test-friendly timings: fast polling, short backoff, no rate limit in the way.
+pub fn test_settings(db: &TestDb) -> Settings {
+    let mut s = Settings::load_from(Path::new("/nonexistent"), std::iter::empty()).unwrap();
+    s.data_dir = db.dir.path().join("data");
+    s.database.url = db.url.clone();
+    s.database.max_connections = 4;
+    s.server.port = 0;
+    s.server.shutdown_grace_secs = 5;
+    s.server.rate_limit.per_second = 10_000;
+    s.server.rate_limit.burst = 10_000;
+    s.queue.poll_interval_ms = 20;
+    s.queue.backoff_base_ms = 50;
+    s.queue.backoff_max_ms = 2_000;
+    s.queue.metrics_interval_secs = 1;
+    s
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: Db,
+    pub queue: Arc<dyn QueueBackend>,
+    pub shutdown: CancellationToken,
+    pub handle: JoinHandle<anyhow::Result<()>>,
+    /// Keeps the database alive as long as the app (shared by apps on one database).
+    pub _test_db: Arc<TestDb>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.text().await.unwrap()
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.handle.await.unwrap()
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// The application on a fresh database with test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, |b| b).await
+}
+
+/// Like `spawn_app`, with settings and builder adjustments (extra routes, consumers).
+pub async fn spawn_app_with(
+    settings: impl FnOnce(&mut Settings),
+    builder: impl FnOnce(ApplicationBuilder) -> ApplicationBuilder,
+) -> TestApp {
+    let db = Arc::new(TestDb::new().await);
+    spawn_app_on(db, settings, builder).await
+}
+
+/// The application on an existing test database: several on one database act as replicas.
+pub async fn spawn_app_on(
+    test_db: Arc<TestDb>,
+    settings: impl FnOnce(&mut Settings),
+    builder: impl FnOnce(ApplicationBuilder) -> ApplicationBuilder,
+) -> TestApp {
+    init_logs();
+    let mut s = test_settings(&test_db);
+    settings(&mut s);
+    let app = builder(Application::builder(s)).build().await.expect("application builds");
+    let address = format!("http://{}", app.local_addr());
+    let db = app.platform().db.clone();
+    let queue = app.platform().queue.clone();
+    let shutdown = app.shutdown_token();
+    let handle = tokio::spawn(app.run());
+    TestApp {
+        address,
+        client: client(),
+        db,
+        queue,
+        shutdown,
+        handle,
+        _test_db: test_db,
+    }
+}
+
+/// Polls `check` until it returns Some, or panics after `timeout` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Asserts a problem+json response and returns its body.
+pub async fn assert_problem(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json");
+    let request_id = response.headers().get("x-request-id").cloned();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().unwrap().starts_with("urn:agora:problem:"), "{body}");
+    assert!(!body["title"].as_str().unwrap().is_empty());
+    assert!(!body["detail"].as_str().unwrap().is_empty());
+    let request_id = request_id.expect("x-request-id header");
+    assert_eq!(body["request_id"], request_id.to_str().unwrap());
+    body
+}
