@@ -49,9 +49,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Connects the database (creating the SQLite file on first run) and applies migrations
 /// when `database.migrate_on_start` is set.
 pub async fn connect_database(settings: &Settings) -> anyhow::Result<Db> {
-    let db = Db::connect(settings)
-        .await
-        .with_context(|| format!("connecting to {}", crate::platform::config::mask_url(&settings.database_url())))?;
+    let db = Db::connect(settings).await.with_context(|| {
+        format!(
+            "connecting to {}",
+            crate::platform::config::mask_url(&settings.database_url())
+        )
+    })?;
     if settings.database.migrate_on_start {
         db.migrate().await.context("applying migrations")?;
     }
@@ -93,7 +96,8 @@ impl ApplicationBuilder {
             settings.queue.clone(),
             metrics.queue.clone(),
         )));
-        let mailer: Arc<dyn Mailer> = Arc::from(mailer::from_settings(&settings.mailer, &settings.data_dir)?);
+        let mailer: Arc<dyn Mailer> =
+            Arc::from(mailer::from_settings(&settings.mailer, &settings.data_dir)?);
         let platform = Platform {
             settings: settings.clone(),
             db: db.clone(),
@@ -105,12 +109,24 @@ impl ApplicationBuilder {
         let mounted = domains::mount(&platform);
         let mut consumers = mounted.consumers;
         consumers.extend(self.consumers);
-        queue.subscribe(&consumers).await.context("registering queue subscriptions")?;
+        queue
+            .subscribe(&consumers)
+            .await
+            .context("registering queue subscriptions")?;
 
-        let health_state = HealthState { db, queue, metrics: metrics.clone() };
+        let health_state = HealthState {
+            db,
+            queue,
+            metrics: metrics.clone(),
+        };
         let (mut router, _) = OpenApiRouter::new()
             .merge(health::routes().with_state(health_state.clone()))
-            .nest(API_PREFIX, health::api_routes().with_state(health_state).merge(mounted.api))
+            .nest(
+                API_PREFIX,
+                health::api_routes()
+                    .with_state(health_state)
+                    .merge(mounted.api),
+            )
             .split_for_parts();
         if let Some(extra) = self.routes {
             router = router.merge(extra);
@@ -119,13 +135,20 @@ impl ApplicationBuilder {
             router.merge(SwaggerUi::new("/swagger-ui").url(OPENAPI_PATH, openapi()))
         } else {
             let doc = openapi();
-            router.route(OPENAPI_PATH, axum::routing::get(move || async move { axum::Json(doc) }))
+            router.route(
+                OPENAPI_PATH,
+                axum::routing::get(move || async move { axum::Json(doc) }),
+            )
         };
         let router = router.fallback(middleware::not_found);
 
         let limiter = settings.server.rate_limit.enabled.then(|| {
             let rl = &settings.server.rate_limit;
-            RateLimit::new(rl.per_second, rl.burst, settings.server.trusted_proxies.clone())
+            RateLimit::new(
+                rl.per_second,
+                rl.burst,
+                settings.server.trusted_proxies.clone(),
+            )
         });
         let router = platform_http::apply_layers(router, &settings, metrics, limiter.clone());
 
@@ -167,7 +190,9 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn platform(&self) -> &Platform {
@@ -208,7 +233,8 @@ impl Application {
         );
         let server = axum::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let deadline = async {
@@ -223,7 +249,9 @@ impl Application {
 
         workers_stop.cancel();
         if tokio::time::timeout(grace, workers).await.is_err() {
-            tracing::warn!("grace period over with jobs still running; they will be delivered again");
+            tracing::warn!(
+                "grace period over with jobs still running; they will be delivered again"
+            );
         }
         self.platform.db.close().await;
         tracing::info!("stopped");
@@ -233,7 +261,9 @@ impl Application {
 
 /// Registers the handlers now, so a signal that arrives right after start-up is not lost.
 #[cfg(unix)]
-fn signal_listener(shutdown: CancellationToken) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+fn signal_listener(
+    shutdown: CancellationToken,
+) -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
@@ -248,7 +278,9 @@ fn signal_listener(shutdown: CancellationToken) -> anyhow::Result<impl std::futu
 }
 
 #[cfg(not(unix))]
-fn signal_listener(shutdown: CancellationToken) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+fn signal_listener(
+    shutdown: CancellationToken,
+) -> anyhow::Result<impl std::future::Future<Output = ()>> {
     Ok(async move {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),

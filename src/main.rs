@@ -12,7 +12,12 @@ use agora::{app, Application, Settings};
 #[command(version, about)]
 struct Cli {
     /// Directory with optional default.toml and {AGORA_ENV}.toml overlays.
-    #[arg(long, env = "AGORA_CONFIG_DIR", default_value = "config", global = true)]
+    #[arg(
+        long,
+        env = "AGORA_CONFIG_DIR",
+        default_value = "config",
+        global = true
+    )]
     config_dir: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,
@@ -57,7 +62,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load(&cli.config_dir)?;
-    if let Command::Config { command: ConfigCommand::Check } = command {
+    if let Command::Config {
+        command: ConfigCommand::Check,
+    } = command
+    {
         println!("# configuration is valid; effective settings (secrets masked):");
         print!("{}", settings.to_masked_toml());
         return Ok(());
@@ -76,7 +84,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             _ => {
-                let app = Application::builder(settings).handle_os_signals(true).build().await?;
+                let app = Application::builder(settings)
+                    .handle_os_signals(true)
+                    .build()
+                    .await?;
                 app.run().await
             }
         }

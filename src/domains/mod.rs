@@ -15,31 +15,52 @@ pub struct DomainInfo {
 /// Every domain, enabled or not, in the order they are mounted.
 const ALL: &[(DomainInfo, bool)] = &[
     (
-        DomainInfo { name: "auth", description: "Accounts, tokens, sessions, roles" },
+        DomainInfo {
+            name: "auth",
+            description: "Accounts, tokens, sessions, roles",
+        },
         cfg!(feature = "auth"),
     ),
     (
-        DomainInfo { name: "mail", description: "Email composition, delivery, templates, statistics" },
+        DomainInfo {
+            name: "mail",
+            description: "Email composition, delivery, templates, statistics",
+        },
         cfg!(feature = "mail"),
     ),
     (
-        DomainInfo { name: "notifications", description: "Email, in-app, SMS and push notifications" },
+        DomainInfo {
+            name: "notifications",
+            description: "Email, in-app, SMS and push notifications",
+        },
         cfg!(feature = "notifications"),
     ),
     (
-        DomainInfo { name: "locations", description: "Saved places and reverse geocoding" },
+        DomainInfo {
+            name: "locations",
+            description: "Saved places and reverse geocoding",
+        },
         cfg!(feature = "locations"),
     ),
     (
-        DomainInfo { name: "catalog", description: "Stores, categories and products" },
+        DomainInfo {
+            name: "catalog",
+            description: "Stores, categories and products",
+        },
         cfg!(feature = "catalog"),
     ),
     (
-        DomainInfo { name: "orders", description: "Addresses, checkout and order tracking" },
+        DomainInfo {
+            name: "orders",
+            description: "Addresses, checkout and order tracking",
+        },
         cfg!(feature = "orders"),
     ),
     (
-        DomainInfo { name: "files", description: "Uploads checked by content, served back" },
+        DomainInfo {
+            name: "files",
+            description: "Uploads checked by content, served back",
+        },
         cfg!(feature = "files"),
     ),
 ];

@@ -181,7 +181,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"********\"" })
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"********\""
+        })
     }
 }
 
@@ -254,11 +258,12 @@ impl Settings {
                 .source(Some(plain)),
         );
         for (var, key, path) in from_files {
-            let value = std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
-                var,
-                path: path.clone(),
-                source,
-            })?;
+            let value =
+                std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
+                    var,
+                    path: path.clone(),
+                    source,
+                })?;
             builder = builder.set_override(key, value.trim_end_matches(['\r', '\n']))?;
         }
 
@@ -270,24 +275,37 @@ impl Settings {
     /// Checks what serde cannot: ranges, URLs, addresses.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let url = &self.database.url;
-        if !(url.is_empty() || url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.is_empty()
+            || url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             return Err(invalid(
                 "database.url",
-                format!("expected empty, sqlite://PATH or postgres://..., got `{}`", mask_url(url)),
+                format!(
+                    "expected empty, sqlite://PATH or postgres://..., got `{}`",
+                    mask_url(url)
+                ),
             ));
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "expected at least 1"));
         }
         if self.server.request_timeout_secs == 0 {
-            return Err(invalid("server.request_timeout_secs", "expected at least 1"));
+            return Err(invalid(
+                "server.request_timeout_secs",
+                "expected at least 1",
+            ));
         }
         if self.server.body_limit_bytes == 0 {
             return Err(invalid("server.body_limit_bytes", "expected at least 1"));
         }
         let rl = &self.server.rate_limit;
         if rl.per_second == 0 {
-            return Err(invalid("server.rate_limit.per_second", "expected at least 1"));
+            return Err(invalid(
+                "server.rate_limit.per_second",
+                "expected at least 1",
+            ));
         }
         if rl.burst == 0 {
             return Err(invalid("server.rate_limit.burst", "expected at least 1"));
@@ -326,16 +344,30 @@ impl Settings {
             ));
         }
         if !(0.0..=1.0).contains(&q.jitter) {
-            return Err(invalid("queue.jitter", "expected a fraction between 0 and 1"));
+            return Err(invalid(
+                "queue.jitter",
+                "expected a fraction between 0 and 1",
+            ));
         }
-        if self.mailer.from.parse::<lettre::message::Mailbox>().is_err() {
+        if self
+            .mailer
+            .from
+            .parse::<lettre::message::Mailbox>()
+            .is_err()
+        {
             return Err(invalid(
                 "mailer.from",
-                format!("`{}` is not a mailbox like `Name <user@example.com>`", self.mailer.from),
+                format!(
+                    "`{}` is not a mailbox like `Name <user@example.com>`",
+                    self.mailer.from
+                ),
             ));
         }
         if self.mailer.transport == MailTransport::Smtp && self.mailer.smtp.host.is_empty() {
-            return Err(invalid("mailer.smtp.host", "required when mailer.transport = \"smtp\""));
+            return Err(invalid(
+                "mailer.smtp.host",
+                "required when mailer.transport = \"smtp\"",
+            ));
         }
         if self.mailer.smtp.pool_max == 0 {
             return Err(invalid("mailer.smtp.pool_max", "expected at least 1"));
@@ -396,7 +428,10 @@ mod tests {
     fn environment_overrides_and_lists() {
         let s = load(&[
             ("AGORA__SERVER__PORT", "9001"),
-            ("AGORA__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.1/32"),
+            (
+                "AGORA__SERVER__TRUSTED_PROXIES",
+                "10.0.0.0/8,192.168.1.1/32",
+            ),
             ("AGORA__MAILER__SMTP__TLS", "none"),
         ])
         .unwrap();
@@ -421,22 +456,31 @@ mod tests {
         std::fs::write(&path, "hunter2-very-secret\n").unwrap();
         let s = load(&[
             ("AGORA__MAILER__SMTP__PASSWORD_FILE", path.to_str().unwrap()),
-            ("AGORA__DATABASE__URL", "postgres://agora:dbpass@db:5432/agora"),
+            (
+                "AGORA__DATABASE__URL",
+                "postgres://agora:dbpass@db:5432/agora",
+            ),
         ])
         .unwrap();
         assert_eq!(s.mailer.smtp.password.expose(), "hunter2-very-secret");
         let shown = s.to_masked_toml();
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("dbpass"), "{shown}");
-        assert!(shown.contains("postgres://agora:********@db:5432/agora"), "{shown}");
+        assert!(
+            shown.contains("postgres://agora:********@db:5432/agora"),
+            "{shown}"
+        );
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 
     #[test]
     fn missing_secret_file_names_the_variable() {
-        let err = load(&[("AGORA__MAILER__SMTP__PASSWORD_FILE", "/nonexistent/agora/pw")])
-            .unwrap_err()
-            .to_string();
+        let err = load(&[(
+            "AGORA__MAILER__SMTP__PASSWORD_FILE",
+            "/nonexistent/agora/pw",
+        )])
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("AGORA__MAILER__SMTP__PASSWORD_FILE"), "{err}");
     }
 
@@ -448,23 +492,35 @@ mod tests {
             ("AGORA__DATABASE__URL", "mysql://x", "database.url"),
             ("AGORA__QUEUE__JITTER", "2.5", "queue.jitter"),
             ("AGORA__MAILER__FROM", "not an address", "mailer.from"),
-            ("AGORA__SERVER__TRUSTED_PROXIES", "not-an-ip", "server.trusted_proxies"),
+            (
+                "AGORA__SERVER__TRUSTED_PROXIES",
+                "not-an-ip",
+                "server.trusted_proxies",
+            ),
         ];
         for (var, value, key) in cases {
             let err = load(&[(var, value)]).unwrap_err().to_string();
-            assert!(err.contains(key), "{var}={value}: `{err}` does not name {key}");
+            assert!(
+                err.contains(key),
+                "{var}={value}: `{err}` does not name {key}"
+            );
         }
     }
 
     #[test]
     fn unknown_keys_are_refused() {
-        let err = load(&[("AGORA__SERVER__PROT", "1")]).unwrap_err().to_string();
+        let err = load(&[("AGORA__SERVER__PROT", "1")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("prot"), "{err}");
     }
 
     #[test]
     fn masks_only_the_password_of_a_url() {
-        assert_eq!(mask_url("postgres://u:p@h/db"), "postgres://u:********@h/db");
+        assert_eq!(
+            mask_url("postgres://u:p@h/db"),
+            "postgres://u:********@h/db"
+        );
         assert_eq!(mask_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(mask_url("sqlite://data/agora.db"), "sqlite://data/agora.db");
     }

@@ -54,7 +54,10 @@ pub trait Mailer: Send + Sync + 'static {
 }
 
 /// Builds the transport chosen by `mailer.transport`.
-pub fn from_settings(settings: &MailerSettings, data_dir: &std::path::Path) -> anyhow::Result<Box<dyn Mailer>> {
+pub fn from_settings(
+    settings: &MailerSettings,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Box<dyn Mailer>> {
     let from: Mailbox = settings.from.parse()?;
     Ok(match settings.transport {
         MailTransport::File => Box::new(FileMailer::new(data_dir.join("outbox"), from)?),
@@ -132,7 +135,11 @@ impl Mailer for SmtpMailer {
         let message = build_message(email, &self.from)?;
         match self.transport.send(message).await {
             Ok(response) => Ok(Sent {
-                response: format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" ")),
+                response: format!(
+                    "{} {}",
+                    response.code(),
+                    response.message().collect::<Vec<_>>().join(" ")
+                ),
             }),
             Err(e) if e.is_permanent() => Err(MailError::Permanent(e.to_string())),
             Err(e) => Err(MailError::Transient(e.to_string())),
@@ -199,12 +206,19 @@ mod tests {
     #[tokio::test]
     async fn file_transport_writes_an_eml_with_the_message_id() {
         let dir = tempfile::tempdir().unwrap();
-        let mailer = FileMailer::new(dir.path().join("outbox"), "Agora <no-reply@localhost>".parse().unwrap()).unwrap();
+        let mailer = FileMailer::new(
+            dir.path().join("outbox"),
+            "Agora <no-reply@localhost>".parse().unwrap(),
+        )
+        .unwrap();
         let sent = mailer.send(&email()).await.unwrap();
         let eml = std::fs::read_to_string(&sent.response).unwrap();
         assert!(eml.contains("Message-ID: <0192-test@agora.local>"), "{eml}");
         assert!(eml.contains("To: Ada <ada@example.com>"), "{eml}");
-        assert!(eml.contains("plain body") && eml.contains("html body"), "{eml}");
+        assert!(
+            eml.contains("plain body") && eml.contains("html body"),
+            "{eml}"
+        );
         assert!(eml.contains("From: Agora <no-reply@localhost>"), "{eml}");
     }
 
@@ -213,10 +227,16 @@ mod tests {
         let from: Mailbox = "a@b.c".parse().unwrap();
         let mut no_rcpt = email();
         no_rcpt.to.clear();
-        assert!(matches!(build_message(&no_rcpt, &from), Err(MailError::Invalid(_))));
+        assert!(matches!(
+            build_message(&no_rcpt, &from),
+            Err(MailError::Invalid(_))
+        ));
         let mut no_body = email();
         no_body.text = None;
         no_body.html = None;
-        assert!(matches!(build_message(&no_body, &from), Err(MailError::Invalid(_))));
+        assert!(matches!(
+            build_message(&no_body, &from),
+            Err(MailError::Invalid(_))
+        ));
     }
 }

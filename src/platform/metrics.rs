@@ -37,7 +37,9 @@ impl QueueMetrics {
             self.depth
                 .with_label_values(&[&s.consumer])
                 .set((s.pending + s.processing) as i64);
-            self.dead.with_label_values(&[&s.consumer]).set(s.dead as i64);
+            self.dead
+                .with_label_values(&[&s.consumer])
+                .set(s.dead as i64);
         }
     }
 }
@@ -55,7 +57,10 @@ impl Metrics {
         let http_requests = register(
             &registry,
             IntCounterVec::new(
-                Opts::new("http_requests_total", "HTTP requests by method, route template and status"),
+                Opts::new(
+                    "http_requests_total",
+                    "HTTP requests by method, route template and status",
+                ),
                 &["method", "route", "status"],
             )
             .unwrap(),
@@ -73,7 +78,10 @@ impl Metrics {
             processed: register(
                 &registry,
                 IntCounterVec::new(
-                    Opts::new("queue_messages_processed_total", "Queue deliveries handled, by outcome"),
+                    Opts::new(
+                        "queue_messages_processed_total",
+                        "Queue deliveries handled, by outcome",
+                    ),
                     &["consumer", "outcome"],
                 )
                 .unwrap(),
@@ -90,7 +98,10 @@ impl Metrics {
             depth: register(
                 &registry,
                 IntGaugeVec::new(
-                    Opts::new("queue_depth", "Deliveries waiting or running, per consumer group"),
+                    Opts::new(
+                        "queue_depth",
+                        "Deliveries waiting or running, per consumer group",
+                    ),
                     &["consumer"],
                 )
                 .unwrap(),
@@ -98,7 +109,10 @@ impl Metrics {
             dead: register(
                 &registry,
                 IntGaugeVec::new(
-                    Opts::new("queue_dead_letters", "Deliveries in the dead-letter state, per consumer group"),
+                    Opts::new(
+                        "queue_dead_letters",
+                        "Deliveries in the dead-letter state, per consumer group",
+                    ),
                     &["consumer"],
                 )
                 .unwrap(),

@@ -27,7 +27,12 @@ impl Modify for Security {
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -38,7 +43,12 @@ impl Modify for DomainTags {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let tags = doc.tags.get_or_insert_with(Vec::new);
         for domain in crate::domains::enabled() {
-            tags.push(TagBuilder::new().name(domain.name).description(Some(domain.description)).build());
+            tags.push(
+                TagBuilder::new()
+                    .name(domain.name)
+                    .description(Some(domain.description))
+                    .build(),
+            );
         }
     }
 }

@@ -11,7 +11,9 @@ const AGORA: &str = env!("CARGO_BIN_EXE_agora");
 /// `agora` with a clean environment (no AGORA_* from the caller) in `cwd`.
 fn agora(cwd: &std::path::Path) -> Command {
     let mut cmd = Command::new(AGORA);
-    cmd.current_dir(cwd).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     cmd
 }
 
@@ -39,7 +41,9 @@ fn serve(mut cmd: Command) -> Running {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
             if event["message"] == "listening" {
                 let _ = tx.send(event["addr"].as_str().unwrap().to_string());
             }
@@ -48,7 +52,10 @@ fn serve(mut cmd: Command) -> Running {
     let addr = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("agora logs `listening` with its address");
-    Running { child, address: format!("http://{addr}") }
+    Running {
+        child,
+        address: format!("http://{addr}"),
+    }
 }
 
 fn sigterm_and_wait(mut running: Running) -> std::process::ExitStatus {
@@ -72,14 +79,30 @@ async fn starts_with_no_config_and_serves_on_the_database_under_test() {
     }
     let running = serve(cmd);
     let http = client();
-    for path in ["/health", "/readyz", "/metrics", "/swagger-ui/", "/api-docs/openapi.json"] {
-        let response = http.get(format!("{}{path}", running.address)).send().await.unwrap();
+    for path in [
+        "/health",
+        "/readyz",
+        "/metrics",
+        "/swagger-ui/",
+        "/api-docs/openapi.json",
+    ] {
+        let response = http
+            .get(format!("{}{path}", running.address))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "{path}");
     }
     if !db.is_postgres() {
-        assert!(cwd.path().join("data/agora.db").exists(), "SQLite file created in ./data");
+        assert!(
+            cwd.path().join("data/agora.db").exists(),
+            "SQLite file created in ./data"
+        );
     }
-    assert!(cwd.path().join("data/outbox").is_dir(), "file mailer outbox created");
+    assert!(
+        cwd.path().join("data/outbox").is_dir(),
+        "file mailer outbox created"
+    );
     let status = sigterm_and_wait(running);
     assert!(status.success(), "{status}");
 }
@@ -101,20 +124,37 @@ fn config_check_names_a_wrong_key() {
 fn config_check_prints_effective_settings_with_secrets_masked() {
     let cwd = tempfile::tempdir().unwrap();
     std::fs::create_dir(cwd.path().join("config")).unwrap();
-    std::fs::write(cwd.path().join("config/production.toml"), "[server]\nport = 9443\n").unwrap();
+    std::fs::write(
+        cwd.path().join("config/production.toml"),
+        "[server]\nport = 9443\n",
+    )
+    .unwrap();
     std::fs::write(cwd.path().join("smtp-password"), "s3cret-from-file\n").unwrap();
     let output = agora(cwd.path())
         .args(["config", "check"])
         .env("AGORA_ENV", "production")
-        .env("AGORA__MAILER__SMTP__PASSWORD_FILE", cwd.path().join("smtp-password"))
+        .env(
+            "AGORA__MAILER__SMTP__PASSWORD_FILE",
+            cwd.path().join("smtp-password"),
+        )
         .env("AGORA__DATABASE__URL", "postgres://agora:dbsecret@db/agora")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("port = 9443"), "profile overlay applied: {stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("port = 9443"),
+        "profile overlay applied: {stdout}"
+    );
     assert!(stdout.contains("password = \"********\""), "{stdout}");
-    assert!(!stdout.contains("s3cret") && !stdout.contains("dbsecret"), "{stdout}");
+    assert!(
+        !stdout.contains("s3cret") && !stdout.contains("dbsecret"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -124,7 +164,10 @@ fn openapi_prints_the_document() {
     assert!(output.status.success());
     let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(doc["paths"]["/readyz"].is_object());
-    assert!(!cwd.path().join("data").exists(), "printing the document touches no database");
+    assert!(
+        !cwd.path().join("data").exists(),
+        "printing the document touches no database"
+    );
 }
 
 #[tokio::test]
@@ -136,11 +179,19 @@ async fn migrate_applies_migrations_and_exits() {
         .env("AGORA__DATABASE__URL", &db.url)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let mut settings = crate::helpers::test_settings(&db);
     settings.database.migrate_on_start = false;
     let conn = agora::platform::db::Db::connect(&settings).await.unwrap();
     assert!(conn.pending_migrations().await.unwrap().is_empty());
-    assert!(conn.schema().await.unwrap().contains_key("queue_deliveries"));
+    assert!(conn
+        .schema()
+        .await
+        .unwrap()
+        .contains_key("queue_deliveries"));
     conn.close().await;
 }

@@ -10,7 +10,11 @@ use crate::helpers::spawn_app;
 fn subscription(consumer: &str) -> sea_query::InsertStatement {
     Query::insert()
         .into_table(Alias::new("queue_subscriptions"))
-        .columns([Alias::new("consumer"), Alias::new("topic"), Alias::new("created_at")])
+        .columns([
+            Alias::new("consumer"),
+            Alias::new("topic"),
+            Alias::new("created_at"),
+        ])
         .values_panic([consumer.into(), "t".into(), Utc::now().into()])
         .to_owned()
 }
@@ -38,8 +42,17 @@ async fn unique_and_foreign_key_violations_are_mapped() {
     let orphan = Query::insert()
         .into_table(Alias::new("queue_deliveries"))
         .columns(
-            ["id", "message_id", "consumer", "status", "attempts", "available_at", "created_at", "updated_at"]
-                .map(Alias::new),
+            [
+                "id",
+                "message_id",
+                "consumer",
+                "status",
+                "attempts",
+                "available_at",
+                "created_at",
+                "updated_at",
+            ]
+            .map(Alias::new),
         )
         .values_panic([
             uuid::Uuid::now_v7().into(),
@@ -53,7 +66,10 @@ async fn unique_and_foreign_key_violations_are_mapped() {
         ])
         .to_owned();
     let err = app.db.execute(&orphan).await.unwrap_err();
-    assert!(matches!(err, DbError::ForeignKeyViolation { .. }), "{err:?}");
+    assert!(
+        matches!(err, DbError::ForeignKeyViolation { .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -62,7 +78,9 @@ async fn check_constraints_are_mapped() {
     // A subscriber for topic `t`, so publishing creates a delivery row.
     app.db.execute(&subscription("checker")).await.unwrap();
     let mut tx = app.db.begin().await.unwrap();
-    publish(&mut tx, Outgoing::new("t", "k", &serde_json::json!({}))).await.unwrap();
+    publish(&mut tx, Outgoing::new("t", "k", &serde_json::json!({})))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let err = app
         .db

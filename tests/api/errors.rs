@@ -5,8 +5,8 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use agora::platform::http::{ApiError, Json, Path, Query};
 use crate::helpers::{assert_problem, spawn_app_with, TestApp};
+use agora::platform::http::{ApiError, Json, Path, Query};
 
 #[derive(Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -40,7 +40,9 @@ async fn list(Query(_): Query<Paging>) -> &'static str {
 }
 
 async fn boom() -> Result<(), ApiError> {
-    Err(ApiError::internal("connection string postgres://secret@db leaked?"))
+    Err(ApiError::internal(
+        "connection string postgres://secret@db leaked?",
+    ))
 }
 
 async fn app() -> TestApp {
@@ -63,7 +65,10 @@ async fn valid_json_passes_through() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["colour"], "red");
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap()["colour"],
+        "red"
+    );
 }
 
 #[tokio::test]
@@ -107,7 +112,10 @@ async fn unknown_enum_value_is_422_naming_the_field() {
         .unwrap();
     let body = assert_problem(response, 422).await;
     let detail = body["detail"].as_str().unwrap();
-    assert!(detail.contains("colour") && detail.contains("purple"), "{detail}");
+    assert!(
+        detail.contains("colour") && detail.contains("purple"),
+        "{detail}"
+    );
 }
 
 #[tokio::test]
@@ -127,7 +135,9 @@ async fn oversized_body_is_413() {
 #[tokio::test]
 async fn bad_uuid_in_path_is_400() {
     let app = app().await;
-    let ok = app.get(&format!("/echo/items/{}", uuid::Uuid::now_v7())).await;
+    let ok = app
+        .get(&format!("/echo/items/{}", uuid::Uuid::now_v7()))
+        .await;
     assert_eq!(ok.status(), 200);
     let body = assert_problem(app.get("/echo/items/not-a-uuid").await, 400).await;
     assert!(body["detail"].as_str().unwrap().contains("UUID"), "{body}");
@@ -143,9 +153,17 @@ async fn bad_query_parameter_is_400() {
 async fn unknown_route_and_wrong_method_are_problems() {
     let app = app().await;
     let body = assert_problem(app.get("/api/v1/nothing-here").await, 404).await;
-    assert!(body["detail"].as_str().unwrap().contains("/api/v1/nothing-here"));
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("/api/v1/nothing-here"));
 
-    let response = app.client.delete(app.url("/echo/paint")).send().await.unwrap();
+    let response = app
+        .client
+        .delete(app.url("/echo/paint"))
+        .send()
+        .await
+        .unwrap();
     let allow = response.headers().get("allow").cloned();
     assert_problem(response, 405).await;
     assert!(allow.is_some(), "405 keeps its Allow header");

@@ -5,7 +5,10 @@ async fn health_and_readiness_answer() {
     let app = spawn_app().await;
     let health = app.get("/health").await;
     assert_eq!(health.status(), 200);
-    assert_eq!(health.json::<serde_json::Value>().await.unwrap()["status"], "ok");
+    assert_eq!(
+        health.json::<serde_json::Value>().await.unwrap()["status"],
+        "ok"
+    );
 
     let ready: serde_json::Value = app.get("/readyz").await.json().await.unwrap();
     assert_eq!(ready["status"], "ok", "{ready}");
@@ -66,23 +69,41 @@ async fn metrics_count_requests_by_route_template() {
         "{metrics}"
     );
     // Unknown paths are one label value, not one per URL.
-    assert!(metrics.contains(r#"route="unmatched",status="404"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"route="unmatched",status="404"} 1"#),
+        "{metrics}"
+    );
     assert!(!metrics.contains("/not/a/route/123"));
-    assert!(metrics.contains("http_request_duration_seconds_bucket{method=\"GET\",route=\"/health\""));
+    assert!(
+        metrics.contains("http_request_duration_seconds_bucket{method=\"GET\",route=\"/health\"")
+    );
     assert!(metrics.contains("db_pool_connections{pool="));
 }
 
 #[tokio::test]
 async fn openapi_document_and_swagger_ui_are_served() {
     let app = spawn_app().await;
-    let doc: serde_json::Value = app.get("/api-docs/openapi.json").await.json().await.unwrap();
+    let doc: serde_json::Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(doc["info"]["title"], "Agora");
     assert!(doc["paths"]["/health"]["get"].is_object());
     assert!(doc["paths"]["/api/v1/info"]["get"].is_object());
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     // One tag per enabled domain, and no more.
-    let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let tags: Vec<&str> = doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     for domain in agora::domains::enabled() {
         assert!(tags.contains(&domain.name), "{tags:?}");
     }
@@ -94,7 +115,12 @@ async fn openapi_document_and_swagger_ui_are_served() {
     assert_eq!(ui.status(), 200);
     let html = ui.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
-    let init = app.get("/swagger-ui/swagger-initializer.js").await.text().await.unwrap();
+    let init = app
+        .get("/swagger-ui/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(init.contains("/api-docs/openapi.json"), "{init}");
 }
 
@@ -103,8 +129,19 @@ async fn info_names_the_enabled_domains() {
     let app = spawn_app().await;
     let info: serde_json::Value = app.get("/api/v1/info").await.json().await.unwrap();
     assert_eq!(info["name"], "agora");
-    let domains: Vec<&str> = info["domains"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
-    assert_eq!(domains, agora::domains::enabled().iter().map(|d| d.name).collect::<Vec<_>>());
+    let domains: Vec<&str> = info["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        domains,
+        agora::domains::enabled()
+            .iter()
+            .map(|d| d.name)
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
@@ -135,7 +172,13 @@ async fn cors_allows_only_configured_origins() {
             .send()
     };
     let allowed = preflight("https://shop.example.com").await.unwrap();
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://shop.example.com");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://shop.example.com"
+    );
     let refused = preflight("https://evil.example.com").await.unwrap();
-    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    assert!(refused
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
 }

@@ -46,7 +46,11 @@ impl TestDb {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("agora.db").display());
-        Self { url, dir, postgres: None }
+        Self {
+            url,
+            dir,
+            postgres: None,
+        }
     }
 
     pub async fn postgres(admin_url: &str) -> Self {
@@ -54,7 +58,10 @@ impl TestDb {
         let mut admin = PgConnection::connect(admin_url)
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is needed: {e}"));
-        admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
         let mut url = reqwest::Url::parse(admin_url).unwrap();
         url.set_path(&format!("/{name}"));
         Self {
@@ -71,10 +78,15 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some((admin, name)) = self.postgres.take() else { return };
+        let Some((admin, name)) = self.postgres.take() else {
+            return;
+        };
         // Drop is synchronous and may run inside a runtime: use a thread with its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(mut conn) = PgConnection::connect(&admin).await {
                     let _ = conn
@@ -161,7 +173,10 @@ pub async fn spawn_app_on(
     init_logs();
     let mut s = test_settings(&test_db);
     settings(&mut s);
-    let app = builder(Application::builder(s)).build().await.expect("application builds");
+    let app = builder(Application::builder(s))
+        .build()
+        .await
+        .expect("application builds");
     let address = format!("http://{}", app.local_addr());
     let db = app.platform().db.clone();
     let queue = app.platform().queue.clone();
@@ -206,7 +221,13 @@ pub async fn assert_problem(response: reqwest::Response, status: u16) -> serde_j
     let request_id = response.headers().get("x-request-id").cloned();
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], status);
-    assert!(body["type"].as_str().unwrap().starts_with("urn:agora:problem:"), "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:agora:problem:"),
+        "{body}"
+    );
     assert!(!body["title"].as_str().unwrap().is_empty());
     assert!(!body["detail"].as_str().unwrap().is_empty());
     let request_id = request_id.expect("x-request-id header");

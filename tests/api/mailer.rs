@@ -23,14 +23,26 @@ impl Drop for SmtpServer {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// aiosmtpd saving every message it accepts into the Maildir `dir`.
 fn start_smtp(dir: &Path) -> SmtpServer {
     let port = free_port();
     let child = Command::new("python3")
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -42,7 +54,13 @@ fn start_smtp(dir: &Path) -> SmtpServer {
         if let Ok(Some(status)) = server.child.try_wait() {
             let mut err = String::new();
             use std::io::Read;
-            server.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            server
+                .child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             panic!("aiosmtpd exited ({status}); install it with `pip install aiosmtpd`: {err}");
         }
         assert!(Instant::now() < deadline, "aiosmtpd did not start");
@@ -96,10 +114,16 @@ async fn smtp_transport_delivers_to_a_real_server() {
         .collect();
     assert_eq!(stored.len(), 1);
     let message = &stored[0];
-    assert!(message.contains(&format!("Message-ID: <{id}@agora.test>")), "{message}");
+    assert!(
+        message.contains(&format!("Message-ID: <{id}@agora.test>")),
+        "{message}"
+    );
     assert!(message.contains("Subject: Your order shipped"), "{message}");
     assert!(message.contains("It is on its way."), "{message}");
-    assert!(message.contains("From: Agora <no-reply@localhost>"), "{message}");
+    assert!(
+        message.contains("From: Agora <no-reply@localhost>"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -118,7 +142,9 @@ async fn file_transport_is_the_default_and_writes_into_the_data_dir() {
     let mailer = mailer::from_settings(&settings.mailer, &settings.data_dir).unwrap();
     assert_eq!(mailer.transport(), "file");
     let sent = mailer.send(&email("to-file")).await.unwrap();
-    assert!(sent.response.starts_with(settings.data_dir.join("outbox").to_str().unwrap()));
+    assert!(sent
+        .response
+        .starts_with(settings.data_dir.join("outbox").to_str().unwrap()));
     let eml = std::fs::read_to_string(&sent.response).unwrap();
     assert!(eml.contains("Message-ID: <to-file@agora.test>"));
 }

@@ -33,6 +33,8 @@ struct Log {
     calls: Vec<(String, u32, Instant)>,
     in_flight: HashSet<Uuid>,
     overlaps: Vec<Uuid>,
+    /// Messages handled per consumer instance.
+    handled_by: HashMap<&'static str, usize>,
 }
 
 struct TestConsumer {
@@ -40,6 +42,7 @@ struct TestConsumer {
     plan: Plan,
     log: Arc<Mutex<Log>>,
     max_attempts: Option<u32>,
+    instance: &'static str,
 }
 
 impl TestConsumer {
@@ -49,6 +52,7 @@ impl TestConsumer {
             plan,
             log: Arc::default(),
             max_attempts: None,
+            instance: "only",
         }
     }
 
@@ -74,16 +78,23 @@ impl Consumer for TestConsumer {
     async fn handle(&self, message: &Message) -> Result<(), HandlerError> {
         {
             let mut log = self.log.lock().unwrap();
-            log.calls.push((message.key.clone(), message.attempt, Instant::now()));
+            log.calls
+                .push((message.key.clone(), message.attempt, Instant::now()));
+            *log.handled_by.entry(self.instance).or_default() += 1;
             if !log.in_flight.insert(message.id) {
                 log.overlaps.push(message.id);
             }
         }
         let result = match &self.plan {
             Plan::Succeed => Ok(()),
-            Plan::FailTimes(n) if message.attempt <= *n => Err(HandlerError::Retry(format!("planned failure {}", message.attempt))),
+            Plan::FailTimes(n) if message.attempt <= *n => Err(HandlerError::Retry(format!(
+                "planned failure {}",
+                message.attempt
+            ))),
             Plan::FailTimes(_) => Ok(()),
-            Plan::FailUntil(flag) if !flag.load(Ordering::SeqCst) => Err(HandlerError::Retry("still broken".into())),
+            Plan::FailUntil(flag) if !flag.load(Ordering::SeqCst) => {
+                Err(HandlerError::Retry("still broken".into()))
+            }
             Plan::FailUntil(_) => Ok(()),
             Plan::Slow(d) => {
                 tokio::time::sleep(*d).await;
@@ -96,7 +107,9 @@ impl Consumer for TestConsumer {
 }
 
 pub async fn publish_one(tx: &mut Tx, key: &str) -> Uuid {
-    publish(tx, Outgoing::new(TOPIC, key, &json!({ "key": key }))).await.unwrap()
+    publish(tx, Outgoing::new(TOPIC, key, &json!({ "key": key })))
+        .await
+        .unwrap()
 }
 
 async fn publish_committed(app: &TestApp, key: &str) -> Uuid {
@@ -106,7 +119,10 @@ async fn publish_committed(app: &TestApp, key: &str) -> Uuid {
     id
 }
 
-async fn app_with(consumer: Arc<TestConsumer>, settings: impl FnOnce(&mut agora::Settings)) -> TestApp {
+async fn app_with(
+    consumer: Arc<TestConsumer>,
+    settings: impl FnOnce(&mut agora::Settings),
+) -> TestApp {
     spawn_app_with(settings, |b| b.consumer(consumer)).await
 }
 
@@ -130,7 +146,9 @@ async fn rolled_back_messages_are_never_delivered() {
 
     // Once the later, committed message is through, the earlier ones would have been too.
     eventually("the committed message", Duration::from_secs(10), || async {
-        keys_handled(&consumer).contains(&"committed".to_string()).then_some(())
+        keys_handled(&consumer)
+            .contains(&"committed".to_string())
+            .then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -141,7 +159,11 @@ async fn rolled_back_messages_are_never_delivered() {
 async fn every_consumer_group_gets_its_own_delivery() {
     let a = Arc::new(TestConsumer::new("group-a", Plan::Succeed));
     let b = Arc::new(TestConsumer::new("group-b", Plan::FailTimes(1)));
-    let app = spawn_app_with(|_| {}, |builder| builder.consumer(a.clone()).consumer(b.clone())).await;
+    let app = spawn_app_with(
+        |_| {},
+        |builder| builder.consumer(a.clone()).consumer(b.clone()),
+    )
+    .await;
     publish_committed(&app, "fan-out").await;
     eventually("both groups", Duration::from_secs(10), || async {
         (a.calls().len() == 1 && b.calls().len() == 2).then_some(())
@@ -180,11 +202,18 @@ async fn failing_consumer_is_retried_with_growing_delays() {
     let queue = app_queue(&app);
     eventually("an empty backlog", Duration::from_secs(5), || async {
         let stats = queue.stats().await.unwrap();
-        stats.iter().all(|s| s.pending == 0 && s.processing == 0 && s.dead == 0).then_some(())
+        stats
+            .iter()
+            .all(|s| s.pending == 0 && s.processing == 0 && s.dead == 0)
+            .then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(consumer.calls().len(), 3, "a succeeded message is not delivered again");
+    assert_eq!(
+        consumer.calls().len(),
+        3,
+        "a succeeded message is not delivered again"
+    );
 }
 
 fn app_queue(app: &TestApp) -> Arc<dyn QueueBackend> {
@@ -214,10 +243,16 @@ async fn exhausted_messages_are_dead_lettered_and_can_be_replayed() {
     assert_eq!(consumer.calls().len(), 3, "no attempt after the last one");
 
     eventually("the dead-letter gauge", Duration::from_secs(5), || async {
-        app.metrics().await.contains(r#"queue_dead_letters{consumer="broken"} 1"#).then_some(())
+        app.metrics()
+            .await
+            .contains(r#"queue_dead_letters{consumer="broken"} 1"#)
+            .then_some(())
     })
     .await;
-    assert!(app.metrics().await.contains(r#"queue_messages_processed_total{consumer="broken",outcome="dead"} 1"#));
+    assert!(app
+        .metrics()
+        .await
+        .contains(r#"queue_messages_processed_total{consumer="broken",outcome="dead"} 1"#));
 
     // Fixed: replay, and it goes through.
     fixed.store(true, Ordering::SeqCst);
@@ -226,13 +261,24 @@ async fn exhausted_messages_are_dead_lettered_and_can_be_replayed() {
         (consumer.calls().len() == 4).then_some(())
     })
     .await;
-    assert_eq!(consumer.calls()[3].1, 1, "a replay starts a fresh count of attempts");
-    eventually("an empty dead-letter list", Duration::from_secs(5), || async {
-        let (_, total) = queue.dead_letters(None, 10, 0).await.unwrap();
-        (total == 0).then_some(())
-    })
+    assert_eq!(
+        consumer.calls()[3].1,
+        1,
+        "a replay starts a fresh count of attempts"
+    );
+    eventually(
+        "an empty dead-letter list",
+        Duration::from_secs(5),
+        || async {
+            let (_, total) = queue.dead_letters(None, 10, 0).await.unwrap();
+            (total == 0).then_some(())
+        },
+    )
     .await;
-    assert!(!queue.replay(dead[0].delivery_id).await.unwrap(), "only dead deliveries replay");
+    assert!(
+        !queue.replay(dead[0].delivery_id).await.unwrap(),
+        "only dead deliveries replay"
+    );
 }
 
 #[tokio::test]
@@ -259,7 +305,11 @@ async fn permanent_failures_skip_the_retries() {
     })
     .await;
     assert_eq!(dead[0].attempts, 1);
-    assert!(dead[0].last_error.as_deref().unwrap().contains("payload of test.happened"));
+    assert!(dead[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("payload of test.happened"));
 }
 
 #[tokio::test]
@@ -267,17 +317,18 @@ async fn two_workers_never_run_the_same_message_at_once() {
     // Two application instances on one database: replicas sharing a consumer group.
     let db = Arc::new(TestDb::new().await);
     let log: Arc<Mutex<Log>> = Arc::default();
-    let consumer = || {
+    let consumer = |instance| {
         Arc::new(TestConsumer {
             group: "shared-group".into(),
             plan: Plan::Slow(Duration::from_millis(25)),
             log: log.clone(),
             max_attempts: None,
+            instance,
         })
     };
     let settings = |s: &mut agora::Settings| s.queue.batch_size = 4;
-    let first = spawn_app_on(db.clone(), settings, |b| b.consumer(consumer())).await;
-    let second = spawn_app_on(db.clone(), settings, |b| b.consumer(consumer())).await;
+    let first = spawn_app_on(db.clone(), settings, |b| b.consumer(consumer("first"))).await;
+    let second = spawn_app_on(db.clone(), settings, |b| b.consumer(consumer("second"))).await;
 
     const MESSAGES: usize = 40;
     let mut tx = first.db.begin().await.unwrap();
@@ -291,16 +342,29 @@ async fn two_workers_never_run_the_same_message_at_once() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let log = log.lock().unwrap();
-    assert!(log.overlaps.is_empty(), "handled concurrently: {:?}", log.overlaps);
-    let mut per_key: HashMap<&str, usize> = HashMap::new();
-    for (key, _, _) in &log.calls {
-        *per_key.entry(key.as_str()).or_default() += 1;
+    {
+        let log = log.lock().unwrap();
+        assert!(
+            log.overlaps.is_empty(),
+            "handled concurrently: {:?}",
+            log.overlaps
+        );
+        let mut per_key: HashMap<&str, usize> = HashMap::new();
+        for (key, _, _) in &log.calls {
+            *per_key.entry(key.as_str()).or_default() += 1;
+        }
+        assert_eq!(per_key.len(), MESSAGES);
+        assert!(
+            per_key.values().all(|n| *n == 1),
+            "each message exactly once: {per_key:?}"
+        );
+        assert_eq!(
+            log.handled_by.len(),
+            2,
+            "both replicas took work: {:?}",
+            log.handled_by
+        );
     }
-    assert_eq!(per_key.len(), MESSAGES);
-    assert!(per_key.values().all(|n| *n == 1), "each message exactly once: {per_key:?}");
-    drop(log);
     first.stop().await.unwrap();
     second.stop().await.unwrap();
 }
-

@@ -15,7 +15,11 @@ async fn answers_429_past_the_burst_with_retry_after() {
         assert_eq!(r.status(), 200, "request {i} is within the burst");
     }
     let limited = app.get("/api/v1/info").await;
-    let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=2).contains(&retry_after), "{retry_after}");
     let body = assert_problem(limited, 429).await;
     assert_eq!(body["type"], "urn:agora:problem:rate-limited");

@@ -26,6 +26,10 @@ async fn sqlite_and_postgres_schemas_are_equivalent() {
     let tables = |s: &agora::platform::db::Schema| s.keys().cloned().collect::<Vec<_>>();
     assert_eq!(tables(&sqlite), tables(&postgres), "same tables");
     for (table, columns) in &sqlite {
-        assert_eq!(Some(columns), postgres.get(table), "columns and nullability of {table}");
+        assert_eq!(
+            Some(columns),
+            postgres.get(table),
+            "columns and nullability of {table}"
+        );
     }
 }

@@ -16,7 +16,10 @@ async fn slow() -> &'static str {
 async fn sigterm_lets_an_in_flight_request_finish() {
     let app = spawn_app_with(
         |_| {},
-        |b| b.routes(Router::new().route("/slow", get(slow))).handle_os_signals(true),
+        |b| {
+            b.routes(Router::new().route("/slow", get(slow)))
+                .handle_os_signals(true)
+        },
     )
     .await;
     let in_flight = tokio::spawn(app.client.get(app.url("/slow")).send());
@@ -29,13 +32,22 @@ async fn sigterm_lets_an_in_flight_request_finish() {
 
     // No longer accepting...
     let refused = client().get(app.url("/health")).send().await;
-    assert!(refused.is_err(), "a new connection after SIGTERM was accepted");
+    assert!(
+        refused.is_err(),
+        "a new connection after SIGTERM was accepted"
+    );
 
     // ...but the request that was running completes.
-    let response = in_flight.await.unwrap().expect("the in-flight request completes");
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request completes");
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "finished");
 
     let stopped = tokio::time::timeout(Duration::from_secs(10), app.handle).await;
-    stopped.expect("the application stops after draining").unwrap().unwrap();
+    stopped
+        .expect("the application stops after draining")
+        .unwrap()
+        .unwrap();
 }

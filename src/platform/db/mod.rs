@@ -43,7 +43,8 @@ impl Backend {
 
 /// A row type that decodes from both backends (derive `sqlx::FromRow`).
 pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
-impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{}
 
 /// A sea-query statement. `WRITES` routes SQLite statements to its single writer connection.
 pub trait Statement: SqlxBinder + Send + Sync {
@@ -65,7 +66,10 @@ impl Statement for DeleteStatement {
 #[derive(Clone)]
 enum Pools {
     /// SQLite allows one writer at a time: one writer connection, several read-only readers.
-    Sqlite { writer: SqlitePool, reader: SqlitePool },
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -143,7 +147,10 @@ impl Db {
         self.exec(S::WRITES).fetch_all(stmt).await
     }
 
-    pub async fn fetch_optional<T: Row, S: Statement>(&self, stmt: &S) -> Result<Option<T>, DbError> {
+    pub async fn fetch_optional<T: Row, S: Statement>(
+        &self,
+        stmt: &S,
+    ) -> Result<Option<T>, DbError> {
         self.exec(S::WRITES).fetch_optional(stmt).await
     }
 
@@ -160,7 +167,9 @@ impl Db {
     /// so a transaction never fails half-way because another writer got there first.
     pub async fn begin(&self) -> Result<Tx, DbError> {
         match &self.pools {
-            Pools::Sqlite { writer, .. } => Ok(Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?)),
+            Pools::Sqlite { writer, .. } => {
+                Ok(Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?))
+            }
             Pools::Postgres(pool) => Ok(Tx::Postgres(pool.begin().await?)),
         }
     }
@@ -236,7 +245,10 @@ impl Tx {
         self.exec().fetch_all(stmt).await
     }
 
-    pub async fn fetch_optional<T: Row, S: Statement>(&mut self, stmt: &S) -> Result<Option<T>, DbError> {
+    pub async fn fetch_optional<T: Row, S: Statement>(
+        &mut self,
+        stmt: &S,
+    ) -> Result<Option<T>, DbError> {
         self.exec().fetch_optional(stmt).await
     }
 
@@ -300,27 +312,35 @@ macro_rules! on_exec {
 
 impl Exec<'_> {
     async fn fetch_all<T: Row, S: Statement>(self, stmt: &S) -> Result<Vec<T>, DbError> {
-        on_exec!(self, stmt, |e, sql, values| Ok(sqlx::query_as_with(&sql, values)
-            .fetch_all(e)
-            .await?))
+        on_exec!(self, stmt, |e, sql, values| Ok(sqlx::query_as_with(
+            &sql, values
+        )
+        .fetch_all(e)
+        .await?))
     }
 
     async fn fetch_optional<T: Row, S: Statement>(self, stmt: &S) -> Result<Option<T>, DbError> {
-        on_exec!(self, stmt, |e, sql, values| Ok(sqlx::query_as_with(&sql, values)
-            .fetch_optional(e)
-            .await?))
+        on_exec!(self, stmt, |e, sql, values| Ok(sqlx::query_as_with(
+            &sql, values
+        )
+        .fetch_optional(e)
+        .await?))
     }
 
     async fn fetch_one<T: Row, S: Statement>(self, stmt: &S) -> Result<T, DbError> {
-        on_exec!(self, stmt, |e, sql, values| Ok(sqlx::query_as_with(&sql, values)
-            .fetch_one(e)
-            .await?))
+        on_exec!(self, stmt, |e, sql, values| Ok(sqlx::query_as_with(
+            &sql, values
+        )
+        .fetch_one(e)
+        .await?))
     }
 
     async fn execute<S: Statement>(self, stmt: &S) -> Result<u64, DbError> {
-        on_exec!(self, stmt, |e, sql, values| Ok(sqlx::query_with(&sql, values)
-            .execute(e)
-            .await?
-            .rows_affected()))
+        on_exec!(self, stmt, |e, sql, values| Ok(sqlx::query_with(
+            &sql, values
+        )
+        .execute(e)
+        .await?
+        .rows_affected()))
     }
 }

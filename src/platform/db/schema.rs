@@ -40,7 +40,10 @@ impl Db {
         };
         let mut schema = Schema::new();
         for (table, name, not_null) in rows {
-            schema.entry(table).or_default().push(ColumnInfo { name, not_null });
+            schema
+                .entry(table)
+                .or_default()
+                .push(ColumnInfo { name, not_null });
         }
         for columns in schema.values_mut() {
             columns.sort();

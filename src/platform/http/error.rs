@@ -54,7 +54,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, slug: &'static str, title: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             slug,
@@ -69,12 +74,24 @@ impl ApiError {
     pub fn from_status(status: StatusCode) -> Self {
         let (slug, detail) = match status {
             StatusCode::NOT_FOUND => ("not-found", "No resource at this address"),
-            StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "This method is not allowed here; see the Allow header"),
-            StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "The request body is larger than the server accepts"),
-            StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
-                ("unavailable", "The request could not be completed in time; try again")
-            }
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "This content type is not accepted here"),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method-not-allowed",
+                "This method is not allowed here; see the Allow header",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "payload-too-large",
+                "The request body is larger than the server accepts",
+            ),
+            StatusCode::REQUEST_TIMEOUT
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT => (
+                "unavailable",
+                "The request could not be completed in time; try again",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported-media-type",
+                "This content type is not accepted here",
+            ),
             StatusCode::TOO_MANY_REQUESTS => ("rate-limited", "Too many requests; slow down"),
             StatusCode::UNAUTHORIZED => ("unauthorized", "Authentication is required"),
             StatusCode::FORBIDDEN => ("forbidden", "You may not do this"),
@@ -86,7 +103,12 @@ impl ApiError {
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            detail,
+        )
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -102,8 +124,13 @@ impl ApiError {
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail)
-            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            detail,
+        )
+        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     }
 
     /// 422 with one entry per invalid field.
@@ -114,7 +141,12 @@ impl ApiError {
         };
         Self {
             errors,
-            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid request", detail)
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid request",
+                detail,
+            )
         }
     }
 
@@ -125,7 +157,12 @@ impl ApiError {
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            detail,
+        )
     }
 
     /// A 500 whose cause goes to the log, never to the client.
@@ -170,7 +207,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.title, self.detail)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.title,
+            self.detail
+        )
     }
 }
 
@@ -188,10 +231,12 @@ impl IntoResponse for ApiError {
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
         match err {
-            DbError::UniqueViolation { .. } => ApiError::conflict("A resource with these values already exists"),
-            DbError::ForeignKeyViolation { .. } => {
-                ApiError::conflict("The request refers to a resource that does not exist or is still in use")
+            DbError::UniqueViolation { .. } => {
+                ApiError::conflict("A resource with these values already exists")
             }
+            DbError::ForeignKeyViolation { .. } => ApiError::conflict(
+                "The request refers to a resource that does not exist or is still in use",
+            ),
             DbError::CheckViolation { .. } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation",
@@ -214,8 +259,14 @@ mod tests {
     #[test]
     fn validation_problem_lists_fields() {
         let err = ApiError::validation(vec![
-            FieldError { field: "email".into(), message: "is invalid".into() },
-            FieldError { field: "name".into(), message: "is required".into() },
+            FieldError {
+                field: "email".into(),
+                message: "is invalid".into(),
+            },
+            FieldError {
+                field: "name".into(),
+                message: "is required".into(),
+            },
         ]);
         let p = serde_json::to_value(err.to_problem(Some("rid".into()))).unwrap();
         assert_eq!(p["status"], 422);
@@ -227,14 +278,18 @@ mod tests {
 
     #[test]
     fn internal_errors_do_not_leak() {
-        let err = ApiError::from(DbError::Other(sqlx::Error::Protocol("secret table xyz".into())));
+        let err = ApiError::from(DbError::Other(sqlx::Error::Protocol(
+            "secret table xyz".into(),
+        )));
         assert_eq!(err.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!err.detail.contains("xyz"));
     }
 
     #[test]
     fn unique_violation_is_a_conflict() {
-        let err = ApiError::from(DbError::UniqueViolation { constraint: "users_email_key".into() });
+        let err = ApiError::from(DbError::UniqueViolation {
+            constraint: "users_email_key".into(),
+        });
         assert_eq!(err.status, StatusCode::CONFLICT);
     }
 }

@@ -27,8 +27,12 @@ impl From<JsonRejection> for ApiError {
         let (slug, title) = match &rejection {
             JsonRejection::JsonDataError(_) => ("validation", "Invalid request"),
             JsonRejection::JsonSyntaxError(_) => ("malformed-json", "Malformed JSON"),
-            JsonRejection::MissingJsonContentType(_) => ("unsupported-media-type", "Unsupported media type"),
-            _ if status == StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "Payload too large"),
+            JsonRejection::MissingJsonContentType(_) => {
+                ("unsupported-media-type", "Unsupported media type")
+            }
+            _ if status == StatusCode::PAYLOAD_TOO_LARGE => {
+                ("payload-too-large", "Payload too large")
+            }
             _ => ("bad-request", "Bad request"),
         };
         ApiError::new(status, slug, title, rejection.body_text())
@@ -44,7 +48,12 @@ impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
         match rejection.status() {
             s if s.is_server_error() => ApiError::internal(rejection.body_text()),
-            s => ApiError::new(s, "bad-path", "Invalid path parameter", rejection.body_text()),
+            s => ApiError::new(
+                s,
+                "bad-path",
+                "Invalid path parameter",
+                rejection.body_text(),
+            ),
         }
     }
 }
@@ -56,6 +65,11 @@ pub struct Query<T>(pub T);
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::new(rejection.status(), "bad-query", "Invalid query parameter", rejection.body_text())
+        ApiError::new(
+            rejection.status(),
+            "bad-query",
+            "Invalid query parameter",
+            rejection.body_text(),
+        )
     }
 }

@@ -98,12 +98,25 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
         Ok(pending) => format!("{} pending", pending.len()),
         Err(_) => "unknown".to_string(),
     };
-    let queue = if state.queue.is_running() { "ok" } else { "stopped" }.to_string();
+    let queue = if state.queue.is_running() {
+        "ok"
+    } else {
+        "stopped"
+    }
+    .to_string();
     let ready = database == "ok" && migrations == "ok" && queue == "ok";
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = Readiness {
         status: if ready { "ok" } else { "unavailable" },
-        checks: ReadinessChecks { database, migrations, queue },
+        checks: ReadinessChecks {
+            database,
+            migrations,
+            queue,
+        },
     };
     (status, Json(body))
 }
@@ -113,7 +126,10 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<HealthState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(&state.db),
     )
 }

@@ -110,5 +110,9 @@ pub async fn problem_json(req: Request, next: Next) -> Response {
 
 /// Answers routes that do not exist.
 pub async fn not_found(req: Request<Body>) -> ApiError {
-    ApiError::not_found(format!("No route for {} {}", req.method(), req.uri().path()))
+    ApiError::not_found(format!(
+        "No route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
 }

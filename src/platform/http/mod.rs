@@ -38,7 +38,12 @@ const UNLIMITED_PATHS: &[&str] = &["/health", "/readyz", "/metrics"];
 /// Wraps `router` in the platform middleware, outermost first: request id, span + access
 /// log + metrics, CORS, compression, security headers, problem+json, timeout, body limit,
 /// rate limit. Error responses are rendered inside the header layers so they get them too.
-pub fn apply_layers(router: Router, settings: &Settings, metrics: Metrics, limiter: Option<Arc<RateLimit>>) -> Router {
+pub fn apply_layers(
+    router: Router,
+    settings: &Settings,
+    metrics: Metrics,
+    limiter: Option<Arc<RateLimit>>,
+) -> Router {
     let server = &settings.server;
     let request_id = HeaderName::from_static(REQUEST_ID);
     let router = match limiter {
@@ -47,7 +52,10 @@ pub fn apply_layers(router: Router, settings: &Settings, metrics: Metrics, limit
     };
     router.layer(
         ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuidV7))
+            .layer(SetRequestIdLayer::new(
+                request_id.clone(),
+                MakeRequestUuidV7,
+            ))
             .layer(PropagateRequestIdLayer::new(request_id))
             .layer(from_fn_with_state(metrics, middleware::observe))
             .layer(cors(&server.cors.allowed_origins))
@@ -90,7 +98,13 @@ fn cors(origins: &[String]) -> CorsLayer {
         return CorsLayer::new();
     }
     let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,

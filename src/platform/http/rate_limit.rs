@@ -24,7 +24,9 @@ impl RateLimit {
         let per_second = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
         Arc::new(Self {
-            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            limiter: DefaultKeyedRateLimiter::keyed(
+                Quota::per_second(per_second).allow_burst(burst),
+            ),
             trusted_proxies,
         })
     }
@@ -95,9 +97,15 @@ mod tests {
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let rl = RateLimit::new(1, 1, vec!["10.0.0.0/8".parse().unwrap()]);
         // Untrusted peer: its header is ignored.
-        assert_eq!(rl.client_ip(ip("203.0.113.9"), &["1.2.3.4"]), ip("203.0.113.9"));
+        assert_eq!(
+            rl.client_ip(ip("203.0.113.9"), &["1.2.3.4"]),
+            ip("203.0.113.9")
+        );
         // Trusted peer: the rightmost untrusted hop is the client.
-        assert_eq!(rl.client_ip(ip("10.0.0.2"), &["6.6.6.6, 1.2.3.4, 10.0.0.5"]), ip("1.2.3.4"));
+        assert_eq!(
+            rl.client_ip(ip("10.0.0.2"), &["6.6.6.6, 1.2.3.4, 10.0.0.5"]),
+            ip("1.2.3.4")
+        );
         // Trusted peer without a header: the peer itself.
         assert_eq!(rl.client_ip(ip("10.0.0.2"), &[]), ip("10.0.0.2"));
     }

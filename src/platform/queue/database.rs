@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
-use sea_query::{
-    Alias, Cond, Expr, Iden, LockBehavior, LockType, OnConflict, Order, Query,
-};
+use sea_query::{Alias, Cond, Expr, Iden, LockBehavior, LockType, OnConflict, Order, Query};
 use serde_json::Value;
 use sqlx::types::Json;
 use tokio::task::JoinHandle;
@@ -295,7 +293,8 @@ impl DatabaseQueue {
         let started = Instant::now();
         let handled = AssertUnwindSafe(consumer.handle(&job.message)).catch_unwind();
         tokio::pin!(handled);
-        let renew_every = Duration::from_secs(self.settings.lease_secs).max(Duration::from_secs(1)) / 3;
+        let renew_every =
+            Duration::from_secs(self.settings.lease_secs).max(Duration::from_secs(1)) / 3;
         let result = loop {
             tokio::select! {
                 result = &mut handled => break result,
@@ -308,7 +307,9 @@ impl DatabaseQueue {
         };
         let result = result.unwrap_or_else(|_| Err(HandlerError::Retry("handler panicked".into())));
 
-        let max_attempts = consumer.max_attempts().unwrap_or(self.settings.max_attempts);
+        let max_attempts = consumer
+            .max_attempts()
+            .unwrap_or(self.settings.max_attempts);
         let group = consumer.group();
         let outcome = match &result {
             Ok(()) => Outcome::Done,
@@ -316,7 +317,9 @@ impl DatabaseQueue {
             Err(_) => Outcome::Dead,
         };
         match &result {
-            Ok(()) => tracing::debug!(consumer = group, topic = %job.message.topic, "message handled"),
+            Ok(()) => {
+                tracing::debug!(consumer = group, topic = %job.message.topic, "message handled")
+            }
             Err(e) => tracing::warn!(
                 consumer = group,
                 topic = %job.message.topic,
@@ -363,7 +366,12 @@ impl DatabaseQueue {
             .await
     }
 
-    async fn settle(&self, job: &Job, outcome: &Outcome, error: Option<String>) -> Result<(), DbError> {
+    async fn settle(
+        &self,
+        job: &Job,
+        outcome: &Outcome,
+        error: Option<String>,
+    ) -> Result<(), DbError> {
         let now = Utc::now();
         let mut update = Query::update();
         update
@@ -396,11 +404,17 @@ impl DatabaseQueue {
             match self.claim(consumer.group()).await {
                 Ok(jobs) if !jobs.is_empty() => {
                     // Running jobs finish even when shutdown is asked for meanwhile.
-                    futures::future::join_all(jobs.into_iter().map(|job| self.process(consumer.as_ref(), job))).await;
+                    futures::future::join_all(
+                        jobs.into_iter()
+                            .map(|job| self.process(consumer.as_ref(), job)),
+                    )
+                    .await;
                     continue;
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(consumer = consumer.group(), error = %e, "could not claim messages"),
+                Err(e) => {
+                    tracing::warn!(consumer = consumer.group(), error = %e, "could not claim messages")
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -504,10 +518,12 @@ impl QueueBackend for Arc<DatabaseQueue> {
             .await?;
         let mut by_consumer: std::collections::BTreeMap<String, ConsumerStats> = Default::default();
         for (consumer, status, count) in rows {
-            let stats = by_consumer.entry(consumer.clone()).or_insert_with(|| ConsumerStats {
-                consumer,
-                ..Default::default()
-            });
+            let stats = by_consumer
+                .entry(consumer.clone())
+                .or_insert_with(|| ConsumerStats {
+                    consumer,
+                    ..Default::default()
+                });
             let count = count as u64;
             match status.as_str() {
                 PENDING => stats.pending = count,
@@ -561,7 +577,10 @@ impl QueueBackend for Arc<DatabaseQueue> {
                     .offset(offset),
             )
             .await?;
-        Ok((rows.into_iter().map(DeadRow::into_dead_letter).collect(), total as u64))
+        Ok((
+            rows.into_iter().map(DeadRow::into_dead_letter).collect(),
+            total as u64,
+        ))
     }
 
     async fn replay(&self, delivery_id: Uuid) -> Result<bool, DbError> {
