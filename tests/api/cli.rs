@@ -20,6 +20,8 @@ fn agora(cwd: &std::path::Path) -> Command {
 struct Running {
     child: Child,
     address: String,
+    /// Every JSON log line the process printed so far.
+    logs: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 }
 
 impl Drop for Running {
@@ -39,14 +41,16 @@ fn serve(mut cmd: Command) -> Running {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let collected = logs.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
+            let event = serde_json::from_str::<serde_json::Value>(&line)
+                .unwrap_or_else(|_| panic!("log lines are JSON when not on a terminal: {line}"));
             if event["message"] == "listening" {
                 let _ = tx.send(event["addr"].as_str().unwrap().to_string());
             }
+            collected.lock().unwrap().push(event);
         }
     });
     let addr = rx
@@ -55,6 +59,7 @@ fn serve(mut cmd: Command) -> Running {
     Running {
         child,
         address: format!("http://{addr}"),
+        logs,
     }
 }
 
@@ -103,8 +108,35 @@ async fn starts_with_no_config_and_serves_on_the_database_under_test() {
         cwd.path().join("data/outbox").is_dir(),
         "file mailer outbox created"
     );
+
+    // One access-log line per request, with request id, route, status and latency.
+    let response = http
+        .get(format!("{}/health", running.address))
+        .header("x-request-id", "cli-log-check")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let logs = running.logs.clone();
     let status = sigterm_and_wait(running);
     assert!(status.success(), "{status}");
+    // The reader thread may still be draining the pipe.
+    let stopped = |logs: &[serde_json::Value]| logs.iter().any(|l| l["message"] == "stopped");
+    for _ in 0..100 {
+        if stopped(&logs.lock().unwrap()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let logs = logs.lock().unwrap();
+    assert!(stopped(&logs), "clean shutdown is logged: {logs:?}");
+    let line = logs
+        .iter()
+        .find(|l| l["message"] == "request" && l["request_id"] == "cli-log-check")
+        .unwrap_or_else(|| panic!("no access-log line in {logs:?}"));
+    assert_eq!(line["route"], "/health");
+    assert_eq!(line["status"], 200);
+    assert!(line["latency_ms"].as_f64().is_some(), "{line}");
 }
 
 #[test]

@@ -51,3 +51,15 @@ async fn sigterm_lets_an_in_flight_request_finish() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn requests_over_the_timeout_get_503() {
+    let app = spawn_app_with(
+        |s| s.server.request_timeout_secs = 1,
+        |b| b.routes(Router::new().route("/slow", get(slow))),
+    )
+    .await;
+    let response = app.get("/slow").await;
+    let body = crate::helpers::assert_problem(response, 503).await;
+    assert_eq!(body["type"], "urn:agora:problem:unavailable");
+}
