@@ -4,6 +4,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use agora::platform::metrics::Metrics;
+use agora::platform::queue::{DatabaseQueue, QueueBackend};
 use agora::platform::telemetry;
 use agora::{app, Application, Settings};
 
@@ -35,6 +37,32 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Inspect the durable queue and replay dead letters.
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// Backlog per consumer group, as JSON.
+    Stats,
+    /// Dead-lettered deliveries, newest first, as JSON.
+    DeadLetters {
+        /// Only this consumer group.
+        #[arg(long)]
+        consumer: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+    },
+    /// Put a dead delivery back in line with a fresh set of attempts.
+    Replay {
+        /// The `delivery_id` shown by `dead-letters`.
+        delivery_id: uuid::Uuid,
     },
 }
 
@@ -83,6 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 db.close().await;
                 Ok(())
             }
+            Command::Queue { command } => queue_command(&settings, command).await,
             _ => {
                 let app = Application::builder(settings)
                     .handle_os_signals(true)
@@ -92,4 +121,42 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Result<()> {
+    let db = app::connect_database(settings).await?;
+    let queue = std::sync::Arc::new(DatabaseQueue::new(
+        db.clone(),
+        settings.queue.clone(),
+        Metrics::new().queue,
+    ));
+    let result = match command {
+        QueueCommand::Stats => {
+            let stats = queue.stats().await?;
+            println!("{}", serde_json::to_string_pretty(&stats)?);
+            Ok(())
+        }
+        QueueCommand::DeadLetters {
+            consumer,
+            limit,
+            offset,
+        } => {
+            let (items, total) = queue
+                .dead_letters(consumer.as_deref(), limit, offset)
+                .await?;
+            let page = serde_json::json!({ "data": items, "total": total });
+            println!("{}", serde_json::to_string_pretty(&page)?);
+            Ok(())
+        }
+        QueueCommand::Replay { delivery_id } => {
+            if queue.replay(delivery_id).await? {
+                println!("replayed {delivery_id}");
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("no dead delivery {delivery_id}"))
+            }
+        }
+    };
+    db.close().await;
+    result
 }

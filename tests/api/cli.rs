@@ -227,3 +227,82 @@ async fn migrate_applies_migrations_and_exits() {
         .contains_key("queue_deliveries"));
     conn.close().await;
 }
+
+struct AlwaysFails;
+
+#[async_trait::async_trait]
+impl agora::platform::queue::Consumer for AlwaysFails {
+    fn group(&self) -> &str {
+        "always-fails"
+    }
+    fn topics(&self) -> Vec<String> {
+        vec![crate::queue::TOPIC.into()]
+    }
+    async fn handle(
+        &self,
+        _: &agora::platform::queue::Message,
+    ) -> Result<(), agora::platform::queue::HandlerError> {
+        Err(agora::platform::queue::HandlerError::Permanent(
+            "refused by test".into(),
+        ))
+    }
+}
+
+fn run_json(cmd: &mut Command) -> serde_json::Value {
+    let output = cmd.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn queue_commands_list_and_replay_dead_letters() {
+    let db = std::sync::Arc::new(TestDb::new().await);
+    let app = crate::helpers::spawn_app_on(
+        db.clone(),
+        |_| {},
+        |b| b.consumer(std::sync::Arc::new(AlwaysFails)),
+    )
+    .await;
+    let mut tx = app.db.begin().await.unwrap();
+    crate::queue::publish_one(&mut tx, "cli").await;
+    tx.commit().await.unwrap();
+    let queue = app.queue.clone();
+    crate::helpers::eventually("a dead letter", Duration::from_secs(10), || async {
+        let (_, total) = queue.dead_letters(None, 1, 0).await.unwrap();
+        (total == 1).then_some(())
+    })
+    .await;
+    app.stop().await.unwrap();
+
+    let cwd = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let mut cmd = agora(cwd.path());
+        cmd.args(args).env("AGORA__DATABASE__URL", &db.url);
+        cmd
+    };
+    let dead = run_json(&mut cli(&[
+        "queue",
+        "dead-letters",
+        "--consumer",
+        "always-fails",
+    ]));
+    assert_eq!(dead["total"], 1, "{dead}");
+    assert_eq!(dead["data"][0]["last_error"], "refused by test");
+    let delivery = dead["data"][0]["delivery_id"].as_str().unwrap().to_string();
+
+    let replay = cli(&["queue", "replay", &delivery]).output().unwrap();
+    assert!(replay.status.success());
+    let again = cli(&["queue", "replay", &delivery]).output().unwrap();
+    assert!(!again.status.success(), "only a dead delivery replays");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no dead delivery"));
+
+    let stats = run_json(&mut cli(&["queue", "stats"]));
+    assert_eq!(
+        stats,
+        serde_json::json!([{"consumer": "always-fails", "pending": 1, "processing": 0, "dead": 0}])
+    );
+}

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::helpers::{eventually, spawn_app_on, spawn_app_with, TestApp, TestDb};
 
-const TOPIC: &str = "test.happened";
+pub const TOPIC: &str = "test.happened";
 
 /// What a test consumer does with a message.
 #[derive(Clone)]
