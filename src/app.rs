@@ -91,11 +91,11 @@ impl ApplicationBuilder {
         let settings = Arc::new(self.settings);
         let db = connect_database(&settings).await?;
         let metrics = Metrics::new();
-        let queue: Arc<dyn QueueBackend> = Arc::new(Arc::new(DatabaseQueue::new(
+        let queue: Arc<dyn QueueBackend> = Arc::new(DatabaseQueue::new(
             db.clone(),
             settings.queue.clone(),
             metrics.queue.clone(),
-        )));
+        ));
         let mailer: Arc<dyn Mailer> =
             Arc::from(mailer::from_settings(&settings.mailer, &settings.data_dir)?);
         let platform = Platform {

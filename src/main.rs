@@ -125,11 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Result<()> {
     let db = app::connect_database(settings).await?;
-    let queue = std::sync::Arc::new(DatabaseQueue::new(
-        db.clone(),
-        settings.queue.clone(),
-        Metrics::new().queue,
-    ));
+    let queue = DatabaseQueue::new(db.clone(), settings.queue.clone(), Metrics::new().queue);
     let result = match command {
         QueueCommand::Stats => {
             let stats = queue.stats().await?;

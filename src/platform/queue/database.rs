@@ -163,7 +163,11 @@ impl Outcome {
     }
 }
 
-pub struct DatabaseQueue {
+/// The database adapter. Cheap to clone: clones share workers' state.
+#[derive(Clone)]
+pub struct DatabaseQueue(Arc<Shared>);
+
+struct Shared {
     db: Db,
     settings: QueueSettings,
     backoff: Backoff,
@@ -173,15 +177,17 @@ pub struct DatabaseQueue {
 
 impl DatabaseQueue {
     pub fn new(db: Db, settings: QueueSettings, metrics: QueueMetrics) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             backoff: Backoff::from_settings(&settings),
             db,
             settings,
             metrics,
             running: Arc::new(AtomicBool::new(false)),
-        }
+        }))
     }
+}
 
+impl Shared {
     fn lease(&self) -> chrono::Duration {
         chrono::Duration::seconds(self.settings.lease_secs as i64)
     }
@@ -473,9 +479,9 @@ impl Drop for RunningGuard {
 }
 
 #[async_trait]
-impl QueueBackend for Arc<DatabaseQueue> {
+impl QueueBackend for DatabaseQueue {
     async fn subscribe(&self, consumers: &[Arc<dyn Consumer>]) -> Result<(), DbError> {
-        self.subscribe_all(consumers).await
+        self.0.subscribe_all(consumers).await
     }
 
     async fn start(
@@ -483,13 +489,13 @@ impl QueueBackend for Arc<DatabaseQueue> {
         consumers: Vec<Arc<dyn Consumer>>,
         shutdown: CancellationToken,
     ) -> Result<JoinHandle<()>, DbError> {
-        self.running.store(true, Ordering::SeqCst);
-        let guard = RunningGuard(self.running.clone());
+        self.0.running.store(true, Ordering::SeqCst);
+        let guard = RunningGuard(self.0.running.clone());
         let mut tasks = tokio::task::JoinSet::new();
         for consumer in consumers {
-            tasks.spawn(self.clone().run_worker(consumer, shutdown.clone()));
+            tasks.spawn(self.0.clone().run_worker(consumer, shutdown.clone()));
         }
-        tasks.spawn(self.clone().run_housekeeping(shutdown));
+        tasks.spawn(self.0.clone().run_housekeeping(shutdown));
         Ok(tokio::spawn(async move {
             let _guard = guard;
             while let Some(done) = tasks.join_next().await {
@@ -501,9 +507,29 @@ impl QueueBackend for Arc<DatabaseQueue> {
     }
 
     fn is_running(&self) -> bool {
-        self.running.load(Ordering::SeqCst)
+        self.0.running.load(Ordering::SeqCst)
     }
 
+    async fn stats(&self) -> Result<Vec<ConsumerStats>, DbError> {
+        self.0.stats().await
+    }
+
+    async fn dead_letters(
+        &self,
+        consumer: Option<&str>,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<DeadLetter>, u64), DbError> {
+        self.0.dead_letters(consumer, limit, offset).await
+    }
+
+    async fn replay(&self, delivery_id: Uuid) -> Result<bool, DbError> {
+        self.0.replay(delivery_id).await
+    }
+}
+
+/// Backlog, dead letters and replay: the operator's side of the queue.
+impl Shared {
     async fn stats(&self) -> Result<Vec<ConsumerStats>, DbError> {
         let rows: Vec<(String, String, i64)> = self
             .db
