@@ -106,7 +106,7 @@ impl ApplicationBuilder {
             metrics: metrics.clone(),
         };
 
-        let mounted = domains::mount(&platform);
+        let mounted = domains::mount(&platform)?;
         let mut consumers = mounted.consumers;
         consumers.extend(self.consumers);
         queue
@@ -121,6 +121,7 @@ impl ApplicationBuilder {
         };
         let (mut router, _) = OpenApiRouter::new()
             .merge(health::routes().with_state(health_state.clone()))
+            .merge(mounted.root)
             .nest(
                 API_PREFIX,
                 health::api_routes()
@@ -144,11 +145,7 @@ impl ApplicationBuilder {
 
         let limiter = settings.server.rate_limit.enabled.then(|| {
             let rl = &settings.server.rate_limit;
-            RateLimit::new(
-                rl.per_second,
-                rl.burst,
-                settings.server.trusted_proxies.clone(),
-            )
+            RateLimit::new(rl.per_second, rl.burst)
         });
         let router = platform_http::apply_layers(router, &settings, metrics, limiter.clone());
 

@@ -38,11 +38,46 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Accounts administration.
+    #[cfg(feature = "auth")]
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Token signing keys.
+    #[cfg(feature = "auth")]
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
     /// Inspect the durable queue and replay dead letters.
     Queue {
         #[command(subcommand)]
         command: QueueCommand,
     },
+}
+
+#[cfg(feature = "auth")]
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an administrator account (verified, active).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// File holding the password (first line); `-` reads standard input.
+        #[arg(long)]
+        password_file: PathBuf,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
+}
+
+#[cfg(feature = "auth")]
+#[derive(Subcommand)]
+enum AuthCommand {
+    /// Add a new Ed25519 signing key to the keys directory. Restart the replicas to sign with
+    /// it; tokens signed with older keys stay valid while those keys are kept.
+    RotateKey,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +147,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Queue { command } => queue_command(&settings, command).await,
+            #[cfg(feature = "auth")]
+            Command::Admin { command } => admin_command(&settings, command).await,
+            #[cfg(feature = "auth")]
+            Command::Auth {
+                command: AuthCommand::RotateKey,
+            } => {
+                let kid = agora::domains::auth::generate_key(&settings.jwt_keys_dir())?;
+                println!(
+                    "new signing key {kid} in {}",
+                    settings.jwt_keys_dir().display()
+                );
+                Ok(())
+            }
             _ => {
                 let app = Application::builder(settings)
                     .handle_os_signals(true)
@@ -155,4 +203,39 @@ async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Re
     };
     db.close().await;
     result
+}
+
+#[cfg(feature = "auth")]
+async fn admin_command(settings: &Settings, command: AdminCommand) -> anyhow::Result<()> {
+    let AdminCommand::Create {
+        email,
+        password_file,
+        name,
+    } = command;
+    let password = if password_file.as_os_str() == "-" {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line
+    } else {
+        std::fs::read_to_string(&password_file)
+            .with_context(|| format!("reading {}", password_file.display()))?
+    };
+    let password = password.lines().next().unwrap_or_default().to_string();
+    let db = app::connect_database(settings).await?;
+    let auth = agora::domains::auth::AuthService::new(db.clone(), settings)?;
+    let result = auth.create_admin(&email, password, &name).await;
+    db.close().await;
+    let user = result.map_err(|e| match e {
+        agora::domains::auth::AuthError::Validation(errors) => anyhow::anyhow!(
+            "{}",
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => anyhow::anyhow!(other),
+    })?;
+    println!("created administrator {} ({})", user.email, user.id);
+    Ok(())
 }

@@ -1,11 +1,14 @@
 //! Business domains, one Cargo feature each. A domain talks to another only through the
 //! other's `contract` module; everything else of it is behind its feature.
 
-use crate::platform::queue::Consumer;
+pub mod auth;
+
 use std::sync::Arc;
+
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::Platform;
+use crate::platform::queue::Consumer;
 
 pub struct DomainInfo {
     pub name: &'static str,
@@ -70,22 +73,39 @@ pub fn enabled() -> Vec<&'static DomainInfo> {
     ALL.iter().filter(|(_, on)| *on).map(|(d, _)| d).collect()
 }
 
-/// What the enabled domains add to the application: routes under `/api/v1` and queue consumers.
+/// What the enabled domains add to the application.
 #[derive(Default)]
 pub struct Mounted {
+    /// Routes under `/api/v1`.
     pub api: OpenApiRouter,
+    /// Routes at the root (`/.well-known/...`).
+    pub root: OpenApiRouter,
     pub consumers: Vec<Arc<dyn Consumer>>,
 }
 
 /// The enabled domains' routes as OpenAPI paths (already under `/api/v1`), built without a
 /// database so the document can be printed anywhere. Domains register here as they are added.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    utoipa::openapi::OpenApiBuilder::new().build()
+    #[allow(unused_mut)]
+    let mut doc = utoipa::openapi::OpenApiBuilder::new().build();
+    #[cfg(feature = "auth")]
+    doc.merge(auth::openapi());
+    doc
 }
 
 /// Builds every enabled domain on the platform. Domains register here as they are added.
-pub fn mount(_platform: &Platform) -> Mounted {
-    Mounted::default()
+pub fn mount(platform: &Platform) -> anyhow::Result<Mounted> {
+    #[allow(unused_mut)]
+    let mut mounted = Mounted::default();
+    #[cfg(feature = "auth")]
+    {
+        let auth = auth::mount(platform)?;
+        mounted.api = mounted.api.merge(auth.api);
+        mounted.root = mounted.root.merge(auth.root);
+        mounted.consumers.extend(auth.consumers);
+    }
+    let _ = platform;
+    Ok(mounted)
 }
 
 #[cfg(test)]

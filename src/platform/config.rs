@@ -45,6 +45,7 @@ pub struct Settings {
     pub mailer: MailerSettings,
     pub log: LogSettings,
     pub openapi: OpenApiSettings,
+    pub auth: AuthSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -160,6 +161,44 @@ pub struct LogSettings {
 #[serde(deny_unknown_fields)]
 pub struct OpenApiSettings {
     pub swagger_ui: bool,
+}
+
+/// Accounts and tokens. Kept here with the rest of the configuration schema so one file
+/// documents every key; only the auth domain reads it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub public_url: String,
+    pub issuer: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub refresh_grace_secs: u64,
+    pub revocation_check_secs: u64,
+    pub require_verified_email: bool,
+    pub verification_ttl_secs: u64,
+    pub reset_ttl_secs: u64,
+    pub max_failed_logins: u32,
+    pub lockout_secs: u64,
+    pub lockout_max_secs: u64,
+    pub password: PasswordSettings,
+    pub jwt: JwtSettings,
+    pub rate_limit: RateLimitSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSettings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub max_concurrent: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    pub keys_dir: String,
+    pub signing_key: Secret,
 }
 
 /// A value that never appears in logs, `Debug` output or `agora config check`.
@@ -372,10 +411,56 @@ impl Settings {
         if self.mailer.smtp.pool_max == 0 {
             return Err(invalid("mailer.smtp.pool_max", "expected at least 1"));
         }
+        let auth = &self.auth;
+        if !(auth.public_url.starts_with("http://") || auth.public_url.starts_with("https://")) {
+            return Err(invalid(
+                "auth.public_url",
+                "expected an http:// or https:// URL",
+            ));
+        }
+        if auth.access_token_ttl_secs == 0
+            || auth.refresh_token_ttl_secs <= auth.access_token_ttl_secs
+        {
+            return Err(invalid(
+                "auth.refresh_token_ttl_secs",
+                "expected access_token_ttl_secs >= 1 and refresh_token_ttl_secs > access_token_ttl_secs",
+            ));
+        }
+        if auth.max_failed_logins == 0 {
+            return Err(invalid("auth.max_failed_logins", "expected at least 1"));
+        }
+        if auth.lockout_secs == 0 || auth.lockout_max_secs < auth.lockout_secs {
+            return Err(invalid(
+                "auth.lockout_max_secs",
+                "expected lockout_secs >= 1 and lockout_max_secs >= lockout_secs",
+            ));
+        }
+        let pw = &auth.password;
+        if pw.iterations == 0 || pw.parallelism == 0 || pw.memory_kib < 8 * pw.parallelism {
+            return Err(invalid(
+                "auth.password",
+                "expected iterations >= 1, parallelism >= 1 and memory_kib >= 8 * parallelism",
+            ));
+        }
+        if auth.rate_limit.per_second == 0 || auth.rate_limit.burst == 0 {
+            return Err(invalid(
+                "auth.rate_limit",
+                "expected per_second and burst of at least 1",
+            ));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid("log.level", format!("not a valid filter: {e}")));
         }
         Ok(())
+    }
+
+    /// Where JWT signing keys live: `auth.jwt.keys_dir`, or `jwt` inside `data_dir`.
+    pub fn jwt_keys_dir(&self) -> PathBuf {
+        if self.auth.jwt.keys_dir.is_empty() {
+            self.data_dir.join("jwt")
+        } else {
+            PathBuf::from(&self.auth.jwt.keys_dir)
+        }
     }
 
     /// The database URL to connect to: the configured one, or SQLite inside `data_dir`.

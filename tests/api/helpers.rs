@@ -113,6 +113,11 @@ pub fn test_settings(db: &TestDb) -> Settings {
     s.queue.backoff_base_ms = 50;
     s.queue.backoff_max_ms = 2_000;
     s.queue.metrics_interval_secs = 1;
+    // Cheap hashing and no auth rate limit; tests that measure these set them back.
+    s.auth.password.memory_kib = 1024;
+    s.auth.password.iterations = 1;
+    s.auth.rate_limit.enabled = false;
+    s.auth.revocation_check_secs = 1;
     s
 }
 

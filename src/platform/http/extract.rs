@@ -73,3 +73,71 @@ impl From<QueryRejection> for ApiError {
         )
     }
 }
+
+/// `page` and `limit` of a list request: page from 1, limit 1..=100 (default 20).
+#[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page number, from 1.
+    #[param(minimum = 1, example = 1)]
+    pub page: Option<u64>,
+    /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100, example = 20)]
+    pub limit: Option<u64>,
+}
+
+impl PageParams {
+    pub const DEFAULT_LIMIT: u64 = 20;
+    pub const MAX_LIMIT: u64 = 100;
+
+    /// (page, limit), or a 422 naming the parameter out of range.
+    pub fn resolve(&self) -> Result<(u64, u64), ApiError> {
+        let page = self.page.unwrap_or(1);
+        let limit = self.limit.unwrap_or(Self::DEFAULT_LIMIT);
+        let mut errors = Vec::new();
+        if page == 0 {
+            errors.push(super::FieldError {
+                field: "page".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            errors.push(super::FieldError {
+                field: "limit".into(),
+                message: format!("must be between 1 and {}", Self::MAX_LIMIT),
+            });
+        }
+        if errors.is_empty() {
+            Ok((page, limit))
+        } else {
+            Err(ApiError::validation(errors))
+        }
+    }
+}
+
+/// One page of a list: `{ "data": [...], "pagination": { "page", "limit", "total" } }`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Page<T: utoipa::ToSchema> {
+    pub data: Vec<T>,
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct Pagination {
+    #[schema(example = 1)]
+    pub page: u64,
+    #[schema(example = 20)]
+    pub limit: u64,
+    /// Items matching the filters, over all pages.
+    #[schema(example = 42)]
+    pub total: u64,
+}
+
+impl<T: utoipa::ToSchema> Page<T> {
+    pub fn new(data: Vec<T>, page: u64, limit: u64, total: u64) -> Self {
+        Self {
+            data,
+            pagination: Pagination { page, limit, total },
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! The HTTP platform: problem+json errors, extractors, and the middleware stack every route runs behind.
 
+pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -21,8 +22,9 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
+pub use client_ip::ClientIp;
 pub use error::{ApiError, FieldError, Problem};
-pub use extract::{Json, Path, Query};
+pub use extract::{Json, Page, PageParams, Pagination, Path, Query};
 use middleware::{MakeRequestUuidV7, REQUEST_ID};
 use rate_limit::RateLimit;
 
@@ -36,7 +38,7 @@ pub const API_PREFIX: &str = "/api/v1";
 const UNLIMITED_PATHS: &[&str] = &["/health", "/readyz", "/metrics"];
 
 /// Wraps `router` in the platform middleware, outermost first: request id, span + access
-/// log + metrics, CORS, compression, security headers, problem+json, timeout, body limit,
+/// log + metrics, client address, CORS, compression, security headers, problem+json, timeout, body limit,
 /// rate limit. Error responses are rendered inside the header layers so they get them too.
 pub fn apply_layers(
     router: Router,
@@ -57,6 +59,10 @@ pub fn apply_layers(
                 MakeRequestUuidV7,
             ))
             .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(from_fn_with_state(
+                Arc::new(server.trusted_proxies.clone()),
+                client_ip::find_client_ip,
+            ))
             .layer(from_fn_with_state(metrics, middleware::observe))
             .layer(cors(&server.cors.allowed_origins))
             .layer(CompressionLayer::new())

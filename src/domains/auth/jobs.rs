@@ -1,0 +1,154 @@
+//! Account mails (verification, reset, lockout): queued in the transaction that needs them,
+//! rendered from the templates beside this file and sent through the Mailer port.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use minijinja::Environment;
+use serde::{Deserialize, Serialize};
+
+use crate::platform::mailer::{MailError, Mailer, OutgoingEmail};
+use crate::platform::queue::{Consumer, HandlerError, Message};
+
+pub const ACCOUNT_MAIL: &str = "auth.account_mail";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountMail {
+    /// `verify_email`, `reset_password` or `account_locked`: the template's name.
+    pub kind: String,
+    pub to: String,
+    pub name: String,
+    pub token: Option<String>,
+    pub link: Option<String>,
+    pub valid_for_minutes: Option<u64>,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+pub struct AccountMailer {
+    mailer: Arc<dyn Mailer>,
+    templates: Environment<'static>,
+}
+
+impl AccountMailer {
+    pub fn new(mailer: Arc<dyn Mailer>) -> Self {
+        let mut templates = Environment::new();
+        templates.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for (name, source) in [
+            ("verify_email", include_str!("templates/verify_email.txt")),
+            (
+                "reset_password",
+                include_str!("templates/reset_password.txt"),
+            ),
+            (
+                "account_locked",
+                include_str!("templates/account_locked.txt"),
+            ),
+        ] {
+            templates
+                .add_template(name, source)
+                .expect("bundled templates parse");
+        }
+        Self { mailer, templates }
+    }
+
+    /// (subject, body): the template's first line is `Subject: ...`.
+    pub fn render(&self, mail: &AccountMail) -> Result<(String, String), HandlerError> {
+        let template = self.templates.get_template(&mail.kind).map_err(|e| {
+            HandlerError::Permanent(format!("unknown account mail `{}`: {e}", mail.kind))
+        })?;
+        let locked_until = mail
+            .locked_until
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+        let text = template
+            .render(minijinja::context! {
+                name => mail.name, token => mail.token, link => mail.link,
+                valid_for_minutes => mail.valid_for_minutes, locked_until => locked_until,
+            })
+            .map_err(|e| HandlerError::Permanent(format!("rendering `{}`: {e}", mail.kind)))?;
+        let (first, body) = text.split_once("\n\n").unwrap_or((text.as_str(), ""));
+        let subject = first
+            .strip_prefix("Subject: ")
+            .unwrap_or(first)
+            .trim()
+            .to_string();
+        Ok((subject, format!("{}\n", body.trim_end())))
+    }
+}
+
+#[async_trait]
+impl Consumer for AccountMailer {
+    fn group(&self) -> &str {
+        "auth-mailer"
+    }
+
+    fn topics(&self) -> Vec<String> {
+        vec![ACCOUNT_MAIL.into()]
+    }
+
+    async fn handle(&self, message: &Message) -> Result<(), HandlerError> {
+        let mail: AccountMail = message.payload_as()?;
+        let (subject, text) = self.render(&mail)?;
+        let to = format!("{} <{}>", mail.name.replace(['<', '>', '"'], ""), mail.to)
+            .parse()
+            .or_else(|_| mail.to.parse())
+            .map_err(|e| HandlerError::Permanent(format!("recipient {}: {e}", mail.to)))?;
+        let email = OutgoingEmail {
+            // Stable across redeliveries of this message.
+            message_id: format!("<{}@agora>", message.id),
+            from: None,
+            to: vec![to],
+            cc: vec![],
+            bcc: vec![],
+            subject,
+            text: Some(text),
+            html: None,
+        };
+        match self.mailer.send(&email).await {
+            Ok(_) => Ok(()),
+            Err(MailError::Transient(e)) => Err(HandlerError::Retry(e)),
+            Err(e) => Err(HandlerError::Permanent(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoMail;
+    #[async_trait]
+    impl Mailer for NoMail {
+        async fn send(
+            &self,
+            _: &OutgoingEmail,
+        ) -> Result<crate::platform::mailer::Sent, MailError> {
+            Err(MailError::Transient("not in unit tests".into()))
+        }
+        fn transport(&self) -> &'static str {
+            "none"
+        }
+    }
+
+    #[test]
+    fn every_template_renders() {
+        let mailer = AccountMailer::new(Arc::new(NoMail));
+        for kind in ["verify_email", "reset_password", "account_locked"] {
+            let mail = AccountMail {
+                kind: kind.into(),
+                to: "ada@example.com".into(),
+                name: "Ada".into(),
+                token: Some("tok123".into()),
+                link: Some("http://x/verify-email?token=tok123".into()),
+                valid_for_minutes: Some(60),
+                locked_until: Some(Utc::now()),
+            };
+            let (subject, body) = mailer.render(&mail).unwrap();
+            assert!(
+                !subject.is_empty() && !subject.starts_with("Subject"),
+                "{kind}: {subject}"
+            );
+            assert!(body.contains("Hello Ada"), "{kind}: {body}");
+        }
+    }
+}
