@@ -126,6 +126,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Db,
     pub queue: Arc<dyn QueueBackend>,
+    pub data_dir: std::path::PathBuf,
     pub shutdown: CancellationToken,
     pub handle: JoinHandle<anyhow::Result<()>>,
     /// Keeps the database alive as long as the app (shared by apps on one database).
@@ -178,6 +179,7 @@ pub async fn spawn_app_on(
     init_logs();
     let mut s = test_settings(&test_db);
     settings(&mut s);
+    let data_dir = s.data_dir.clone();
     let app = builder(Application::builder(s))
         .build()
         .await
@@ -192,6 +194,7 @@ pub async fn spawn_app_on(
         client: client(),
         db,
         queue,
+        data_dir,
         shutdown,
         handle,
         _test_db: test_db,

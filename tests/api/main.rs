@@ -1,5 +1,6 @@
 //! The one integration-test binary. Runs on SQLite, and on PostgreSQL with TEST_DATABASE_URL.
 
+mod auth;
 mod cli;
 mod database;
 mod errors;
@@ -10,3 +11,4 @@ mod queue;
 mod rate_limit;
 mod schema;
 mod shutdown;
+mod users;

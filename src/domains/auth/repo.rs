@@ -1,7 +1,7 @@
 //! Auth's SQL, over sea-query. Writes take a transaction; plain reads take the pool.
 
 use chrono::{DateTime, Utc};
-use sea_query::{Cond, Expr, Func, Iden, LikeExpr, LockType, Order, Query};
+use sea_query::{Alias, Cond, Expr, Func, Iden, LikeExpr, LockType, Order, Query};
 use uuid::Uuid;
 
 use crate::platform::db::{Db, DbError, Tx};
@@ -390,7 +390,7 @@ pub struct SessionState {
 pub async fn session_state(db: &Db, session_id: Uuid) -> Result<Option<SessionState>, DbError> {
     db.fetch_optional(
         Query::select()
-            .column((U::Table, U::Id))
+            .expr_as(Expr::col((U::Table, U::Id)), Alias::new("user_id"))
             .column((U::Table, U::Role))
             .column((U::Table, U::IsActive))
             .column((U::Table, U::LockedUntil))
@@ -405,7 +405,6 @@ pub async fn session_state(db: &Db, session_id: Uuid) -> Result<Option<SessionSt
             .and_where(Expr::col((S::Table, S::Id)).eq(session_id)),
     )
     .await
-    .map(|row: Option<SessionState>| row)
 }
 
 pub async fn insert_refresh_token(
