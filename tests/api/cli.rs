@@ -306,3 +306,63 @@ async fn queue_commands_list_and_replay_dead_letters() {
         serde_json::json!([{"consumer": "always-fails", "pending": 1, "processing": 0, "dead": 0}])
     );
 }
+
+#[tokio::test]
+async fn admin_create_makes_an_administrator_who_can_log_in() {
+    let db = std::sync::Arc::new(TestDb::new().await);
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::write(cwd.path().join("pw"), "the admin passphrase\n").unwrap();
+    let create = |email: &str, password_file: &str| {
+        agora(cwd.path())
+            .args([
+                "admin",
+                "create",
+                "--email",
+                email,
+                "--password-file",
+                password_file,
+            ])
+            .env("AGORA__DATABASE__URL", &db.url)
+            .output()
+            .unwrap()
+    };
+    let output = create("Root@Example.com", "pw");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("root@example.com"));
+
+    let again = create("root@example.com", "pw");
+    assert!(!again.status.success(), "the email is taken");
+    std::fs::write(cwd.path().join("weak"), "short\n").unwrap();
+    let weak = create("other@example.com", "weak");
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("password: must be at least 10"));
+
+    let app = crate::helpers::spawn_app_on(db.clone(), |_| {}, |b| b).await;
+    let login = app.login("root@example.com", "the admin passphrase").await;
+    assert_eq!(login.status(), 200);
+    let token: serde_json::Value = login.json().await.unwrap();
+    let users = app
+        .get_auth("/api/v1/users", token["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(users.status(), 200, "an administrator lists users");
+}
+
+#[tokio::test]
+async fn rotate_key_adds_a_newer_signing_key_and_keeps_the_old() {
+    let cwd = tempfile::tempdir().unwrap();
+    let keys = cwd.path().join("keys");
+    let rotate = || {
+        agora(cwd.path())
+            .args(["auth", "rotate-key"])
+            .env("AGORA__AUTH__JWT__KEYS_DIR", &keys)
+            .output()
+            .unwrap()
+    };
+    assert!(rotate().status.success());
+    assert!(rotate().status.success());
+    let pems = std::fs::read_dir(&keys).unwrap().count();
+    assert_eq!(pems, 2);
+}
