@@ -314,6 +314,15 @@ async fn refresh_tokens_rotate_and_a_retry_within_the_grace_window_gets_the_same
     );
     // And the family lives on.
     assert_eq!(app.refresh(&first["refresh_token"]).await.status(), 200);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"auth_refreshes_total{outcome="rotated"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"auth_refreshes_total{outcome="grace"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

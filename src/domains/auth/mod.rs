@@ -48,7 +48,11 @@ mod mounting {
     }
 
     pub fn mount(platform: &Platform) -> anyhow::Result<MountedAuth> {
-        let svc = Arc::new(AuthService::new(platform.db.clone(), &platform.settings)?);
+        let svc = Arc::new(AuthService::new(
+            platform.db.clone(),
+            &platform.settings,
+            &platform.metrics.registry,
+        )?);
         let state = AuthState {
             svc: svc.clone(),
             authenticator: svc.clone(),

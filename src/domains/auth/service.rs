@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use moka::future::Cache;
+use prometheus::{IntCounterVec, Opts, Registry};
 use rand::RngCore;
 use sea_query::SimpleExpr;
 use serde::{Deserialize, Serialize};
@@ -86,8 +87,40 @@ pub struct UserPatch {
     pub role: Option<Role>,
 }
 
+/// `auth_logins_total{outcome}` and `auth_refreshes_total{outcome}`.
+struct AuthMetrics {
+    logins: IntCounterVec,
+    refreshes: IntCounterVec,
+}
+
+impl AuthMetrics {
+    fn new(registry: &Registry) -> anyhow::Result<Self> {
+        let counter = |name: &str, help: &str| -> anyhow::Result<IntCounterVec> {
+            let c = IntCounterVec::new(Opts::new(name, help), &["outcome"])?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        Ok(Self {
+            logins: counter("auth_logins_total", "Login attempts by outcome")?,
+            refreshes: counter("auth_refreshes_total", "Refresh-token uses by outcome")?,
+        })
+    }
+}
+
+fn login_outcome(result: &Result<TokenPair, AuthError>) -> &'static str {
+    match result {
+        Ok(_) => "success",
+        Err(AuthError::InvalidCredentials) => "invalid",
+        Err(AuthError::Locked { .. }) => "locked",
+        Err(AuthError::Unverified) => "unverified",
+        Err(AuthError::Deactivated) => "deactivated",
+        Err(_) => "error",
+    }
+}
+
 pub struct AuthService {
     db: Db,
+    metrics: AuthMetrics,
     settings: AuthSettings,
     hasher: PasswordHasher,
     keys: KeyRing,
@@ -171,7 +204,8 @@ fn internal(e: impl std::fmt::Display) -> AuthError {
 }
 
 impl AuthService {
-    pub fn new(db: Db, settings: &Settings) -> anyhow::Result<Self> {
+    /// Registers the auth metrics in `registry`.
+    pub fn new(db: Db, settings: &Settings, registry: &Registry) -> anyhow::Result<Self> {
         let auth = settings.auth.clone();
         let signing = Some(auth.jwt.signing_key.expose()).filter(|k| !k.is_empty());
         let keys = KeyRing::load(&settings.jwt_keys_dir(), signing, &auth.issuer)?;
@@ -183,6 +217,7 @@ impl AuthService {
         });
         Ok(Self {
             db,
+            metrics: AuthMetrics::new(registry)?,
             hasher: PasswordHasher::new(&auth.password)?,
             keys,
             sessions,
@@ -405,6 +440,20 @@ impl AuthService {
         password: String,
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
+        let result = self.try_login(email, password, client).await;
+        self.metrics
+            .logins
+            .with_label_values(&[login_outcome(&result)])
+            .inc();
+        result
+    }
+
+    async fn try_login(
+        &self,
+        email: &str,
+        password: String,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
         let user = match Email::parse(email) {
             Ok(email) => repo::user_by_email(&self.db, email.as_str()).await?,
             Err(_) => None,
@@ -513,6 +562,17 @@ impl AuthService {
 
     /// Rotates a refresh token. Reuse after the grace window revokes the whole session.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
+        let result = self.rotate(refresh_token).await;
+        let outcome = match &result {
+            Ok((_, outcome)) => *outcome,
+            Err(AuthError::RefreshTokenReused) => "reused",
+            Err(_) => "refused",
+        };
+        self.metrics.refreshes.with_label_values(&[outcome]).inc();
+        result.map(|(pair, _)| pair)
+    }
+
+    async fn rotate(&self, refresh_token: &str) -> Result<(TokenPair, &'static str), AuthError> {
         let hash = token_hash(refresh_token);
         let t = now();
         let mut tx = self.db.begin().await?;
@@ -557,7 +617,10 @@ impl AuthService {
                 .await?;
                 repo::touch_session(&mut tx, session.id, expires, t).await?;
                 tx.commit().await?;
-                return self.pair(user.id, &user.role, session.id, successor);
+                return Ok((
+                    self.pair(user.id, &user.role, session.id, successor)?,
+                    "rotated",
+                ));
             }
             // Used concurrently: read what the other request did.
             token = repo::refresh_token(&mut tx, &hash)
@@ -571,7 +634,10 @@ impl AuthService {
             let successor =
                 open_successor(refresh_token, sealed).ok_or(AuthError::InvalidRefreshToken)?;
             tx.commit().await?;
-            return self.pair(user.id, &user.role, session.id, successor);
+            return Ok((
+                self.pair(user.id, &user.role, session.id, successor)?,
+                "grace",
+            ));
         }
         // A rotated token came back: someone else may hold the family. End it.
         repo::revoke_sessions(&mut tx, user.id, Some(session.id), "refresh token reuse", t).await?;
