@@ -212,6 +212,7 @@ impl AuthService {
         let sessions = (auth.revocation_check_secs > 0).then(|| {
             Cache::builder()
                 .max_capacity(100_000)
+                .support_invalidation_closures()
                 .time_to_live(Duration::from_secs(auth.revocation_check_secs))
                 .build()
         });
@@ -359,8 +360,13 @@ impl AuthService {
             return Err(AuthError::Validation(errors));
         };
         let hash = self.hasher.hash(input.password).await.map_err(internal)?;
-        self.create_user(email, name, phone, hash, Role::User, false, client)
-            .await
+        let (user, pair) = self
+            .create_user(email, name, phone, hash, Role::User, false, Some(client))
+            .await?;
+        Ok((
+            user,
+            pair.ok_or_else(|| internal("registration issued no tokens"))?,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -372,8 +378,8 @@ impl AuthService {
         password_hash: String,
         role: Role,
         verified: bool,
-        client: &ClientInfo,
-    ) -> Result<(User, TokenPair), AuthError> {
+        client: Option<&ClientInfo>,
+    ) -> Result<(User, Option<TokenPair>), AuthError> {
         let id = Uuid::now_v7();
         let mut tx = self.db.begin().await?;
         let new = NewUser {
@@ -404,9 +410,17 @@ impl AuthService {
         if !verified {
             self.queue_link_mail(&mut tx, &user, VERIFY_EMAIL).await?;
         }
-        let (session, refresh) = self.issue(&mut tx, &user, client).await?;
+        // Logged in at once, unless created from the command line.
+        let issued = match client {
+            Some(client) => Some(self.issue(&mut tx, &user, client).await?),
+            None => None,
+        };
         tx.commit().await?;
-        Ok((to_user(&user), self.pair(id, &user.role, session, refresh)?))
+        let pair = match issued {
+            Some((session, refresh)) => Some(self.pair(id, &user.role, session, refresh)?),
+            None => None,
+        };
+        Ok((to_user(&user), pair))
     }
 
     /// The first administrator, from the command line: verified, no mail, no session.
@@ -421,15 +435,7 @@ impl AuthService {
         let name = model::parse_name(name)?;
         let hash = self.hasher.hash(password).await.map_err(internal)?;
         let (user, _) = self
-            .create_user(
-                email,
-                name,
-                None,
-                hash,
-                Role::Admin,
-                true,
-                &ClientInfo::default(),
-            )
+            .create_user(email, name, None, hash, Role::Admin, true, None)
             .await?;
         Ok(user)
     }
@@ -893,7 +899,8 @@ impl AuthService {
     /// Sets a new password from a reset link and ends every session of the user.
     pub async fn reset_password(&self, token: &str, password: String) -> Result<(), AuthError> {
         let hash = token_hash(token);
-        // Check the policy first, without spending the token on a refused password.
+        // Token and policy are checked in a transaction that is rolled back, so a refused
+        // password does not spend the token; hashing happens outside any transaction.
         let t = now();
         let mut tx = self.db.begin().await?;
         let user_id = repo::consume_one_time_token(&mut tx, &hash, RESET_PASSWORD, t)
