@@ -258,6 +258,35 @@ mod tests {
     }
 
     #[test]
+    fn a_configured_key_signs_and_nothing_is_generated() {
+        let elsewhere = tempfile::tempdir().unwrap();
+        generate_key(elsewhere.path()).unwrap();
+        let file = std::fs::read_dir(elsewhere.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let pem = std::fs::read_to_string(file).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::load(dir.path(), Some(&pem), "agora").unwrap();
+        assert!(ring.signing_kid().starts_with("cfg-"));
+        assert_eq!(
+            std::fs::read_dir(dir.path())
+                .map(|d| d.count())
+                .unwrap_or(0),
+            0
+        );
+        let token = ring.sign(&claims(60)).unwrap();
+        // Another replica with the same key verifies it.
+        let replica =
+            KeyRing::load(tempfile::tempdir().unwrap().path(), Some(&pem), "agora").unwrap();
+        assert!(replica.verify(&token).is_some());
+        assert!(KeyRing::load(dir.path(), Some("not a key"), "agora").is_err());
+    }
+
+    #[test]
     fn refuses_expired_foreign_and_tampered_tokens() {
         let dir = tempfile::tempdir().unwrap();
         let ring = KeyRing::load(dir.path(), None, "agora").unwrap();

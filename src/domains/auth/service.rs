@@ -530,12 +530,11 @@ impl AuthService {
             tx.commit().await?;
             return Ok(AuthError::InvalidCredentials);
         }
-        let doubling = 1u64 << (user.lockouts.clamp(0, 30) as u32);
-        let period = self
-            .settings
-            .lockout_secs
-            .saturating_mul(doubling)
-            .min(self.settings.lockout_max_secs);
+        let period = lock_period(
+            self.settings.lockout_secs,
+            self.settings.lockout_max_secs,
+            user.lockouts,
+        );
         let until = t + secs(period);
         repo::update_user(
             &mut tx,
@@ -965,6 +964,12 @@ impl AuthService {
     }
 }
 
+/// `base` seconds for a first lock, doubling with each earlier lock, at most `max`.
+fn lock_period(base: u64, max: u64, earlier_locks: i32) -> u64 {
+    let doubling = 1u64 << earlier_locks.clamp(0, 30);
+    base.saturating_mul(doubling).min(max)
+}
+
 fn locked(until: DateTime<Utc>) -> AuthError {
     let left = (until - now()).num_milliseconds().max(0) as u64;
     AuthError::Locked {
@@ -1023,6 +1028,13 @@ mod tests {
             open_successor(&random_token(), &sealed).as_deref(),
             Some(successor.as_str())
         );
+    }
+
+    #[test]
+    fn lock_period_doubles_up_to_the_cap() {
+        let periods: Vec<u64> = (0..6).map(|n| lock_period(60, 600, n)).collect();
+        assert_eq!(periods, vec![60, 120, 240, 480, 600, 600]);
+        assert_eq!(lock_period(60, 3600, 1000), 3600);
     }
 
     #[test]
