@@ -2,6 +2,7 @@
 //! other's `contract` module; everything else of it is behind its feature.
 
 pub mod auth;
+pub mod locations;
 
 use std::sync::Arc;
 
@@ -90,6 +91,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = utoipa::openapi::OpenApiBuilder::new().build();
     #[cfg(feature = "auth")]
     doc.merge(auth::openapi());
+    #[cfg(feature = "locations")]
+    doc.merge(locations::openapi());
     doc
 }
 
@@ -97,14 +100,24 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn mount(platform: &Platform) -> anyhow::Result<Mounted> {
     #[allow(unused_mut)]
     let mut mounted = Mounted::default();
+    // Checks tokens for the other domains; a split-out process would use a JWKS client here.
     #[cfg(feature = "auth")]
-    {
+    let authenticator: Option<Arc<dyn auth::contract::Authenticator>> = {
         let auth = auth::mount(platform)?;
         mounted.api = mounted.api.merge(auth.api);
         mounted.root = mounted.root.merge(auth.root);
         mounted.consumers.extend(auth.consumers);
+        Some(auth.authenticator)
+    };
+    #[cfg(not(feature = "auth"))]
+    let authenticator: Option<Arc<dyn auth::contract::Authenticator>> = None;
+    #[cfg(feature = "locations")]
+    {
+        let locations = locations::mount(platform, authenticator.clone())?;
+        mounted.api = mounted.api.merge(locations.api);
+        mounted.consumers.extend(locations.consumers);
     }
-    let _ = platform;
+    let _ = (platform, authenticator);
     Ok(mounted)
 }
 

@@ -56,6 +56,7 @@ impl Role {
                 Permission::ManageUsers,
                 Permission::ChangeRoles,
                 Permission::ManageAnyResource,
+                Permission::ReadOperations,
             ],
         }
     }
@@ -72,6 +73,8 @@ pub enum Permission {
     ChangeRoles,
     /// Act on resources other users own (stores, products, locations...).
     ManageAnyResource,
+    /// See operational state (circuit breakers, queues).
+    ReadOperations,
 }
 
 /// The authenticated caller.
@@ -165,7 +168,7 @@ macro_rules! permission_names {
 /// Marker types for `RequirePermission`.
 pub mod permissions {
     use super::{Permission, PermissionName};
-    permission_names!(ReadUsers, ManageUsers, ChangeRoles, ManageAnyResource);
+    permission_names!(ReadUsers, ManageUsers, ChangeRoles, ManageAnyResource, ReadOperations);
 }
 
 /// The caller, who must hold permission `P`: 401 when anonymous, 403 without it.

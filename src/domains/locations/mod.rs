@@ -1,0 +1,69 @@
+//! Saved map places with reverse geocoding (offline, or OpenStreetMap Nominatim), nearby and
+//! box queries, GeoJSON.
+
+pub mod contract;
+
+#[cfg(feature = "locations")]
+mod geocoder;
+#[cfg(feature = "locations")]
+mod http;
+#[cfg(feature = "locations")]
+mod jobs;
+#[cfg(feature = "locations")]
+mod model;
+#[cfg(feature = "locations")]
+mod repo;
+#[cfg(feature = "locations")]
+mod service;
+
+#[cfg(feature = "locations")]
+pub use geocoder::{Geocoder, Nominatim, Offline};
+
+#[cfg(feature = "locations")]
+mod mounting {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use utoipa_axum::router::OpenApiRouter;
+
+    use super::geocoder::{Geocoder, Nominatim, Offline};
+    use super::http::{self, LocationsState};
+    use super::jobs::AddressFiller;
+    use super::service::LocationsService;
+    use crate::app::Platform;
+    use crate::domains::auth::contract::Authenticator;
+    use crate::platform::config::GeocoderKind;
+    use crate::platform::http::API_PREFIX;
+    use crate::platform::queue::Consumer;
+
+    pub struct MountedLocations {
+        pub api: OpenApiRouter,
+        pub consumers: Vec<Arc<dyn Consumer>>,
+    }
+
+    pub fn mount(platform: &Platform, authenticator: Option<Arc<dyn Authenticator>>) -> anyhow::Result<MountedLocations> {
+        let authenticator = authenticator.ok_or_else(|| {
+            anyhow::anyhow!("the locations domain needs the auth domain in the same build to check tokens")
+        })?;
+        let settings = &platform.settings.locations;
+        let geocoder: Arc<dyn Geocoder> = match settings.geocoder {
+            GeocoderKind::Offline => Arc::new(Offline),
+            GeocoderKind::Nominatim => {
+                Arc::new(Nominatim::new(&settings.nominatim, platform.db.clone(), &platform.metrics.registry)?)
+            }
+        };
+        let inline_timeout = Duration::from_secs(settings.nominatim.timeout_secs + 1);
+        let svc = Arc::new(LocationsService::new(platform.db.clone(), geocoder.clone(), inline_timeout));
+        Ok(MountedLocations {
+            api: http::routes().with_state(LocationsState { svc, authenticator }),
+            consumers: vec![Arc::new(AddressFiller { db: platform.db.clone(), geocoder })],
+        })
+    }
+
+    pub fn openapi() -> utoipa::openapi::OpenApi {
+        OpenApiRouter::<LocationsState>::new().nest(API_PREFIX, http::routes()).into_openapi()
+    }
+}
+
+#[cfg(feature = "locations")]
+pub use mounting::{mount, openapi, MountedLocations};
