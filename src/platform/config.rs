@@ -480,7 +480,10 @@ impl Settings {
         }
         let nominatim = &self.locations.nominatim;
         if !(nominatim.url.starts_with("http://") || nominatim.url.starts_with("https://")) {
-            return Err(invalid("locations.nominatim.url", "expected an http:// or https:// URL"));
+            return Err(invalid(
+                "locations.nominatim.url",
+                "expected an http:// or https:// URL",
+            ));
         }
         if nominatim.user_agent.trim().is_empty() {
             return Err(invalid(
@@ -488,14 +491,20 @@ impl Settings {
                 "Nominatim's usage policy asks for a User-Agent that identifies the application",
             ));
         }
-        if nominatim.timeout_secs == 0 || nominatim.breaker_failures == 0 || nominatim.breaker_open_secs == 0 {
+        if nominatim.timeout_secs == 0
+            || nominatim.breaker_failures == 0
+            || nominatim.breaker_open_secs == 0
+        {
             return Err(invalid(
                 "locations.nominatim",
                 "expected timeout_secs, breaker_failures and breaker_open_secs of at least 1",
             ));
         }
         if nominatim.cache_decimals > 7 {
-            return Err(invalid("locations.nominatim.cache_decimals", "expected 0 to 7"));
+            return Err(invalid(
+                "locations.nominatim.cache_decimals",
+                "expected 0 to 7",
+            ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid("log.level", format!("not a valid filter: {e}")));

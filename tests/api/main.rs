@@ -6,6 +6,7 @@ mod database;
 mod errors;
 mod health;
 mod helpers;
+mod locations;
 mod mailer;
 mod queue;
 mod rate_limit;

@@ -6,7 +6,7 @@ use crate::auth::PASSWORD;
 use crate::helpers::{assert_problem, eventually, spawn_app, TestApp};
 
 /// Registers an account and makes it an administrator directly in the database.
-async fn admin(app: &TestApp, email: &str) -> String {
+pub async fn admin(app: &TestApp, email: &str) -> String {
     let (user, _) = app.register(email).await;
     let id = uuid::Uuid::parse_str(user["id"].as_str().unwrap()).unwrap();
     app.db

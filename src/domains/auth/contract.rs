@@ -168,7 +168,13 @@ macro_rules! permission_names {
 /// Marker types for `RequirePermission`.
 pub mod permissions {
     use super::{Permission, PermissionName};
-    permission_names!(ReadUsers, ManageUsers, ChangeRoles, ManageAnyResource, ReadOperations);
+    permission_names!(
+        ReadUsers,
+        ManageUsers,
+        ChangeRoles,
+        ManageAnyResource,
+        ReadOperations
+    );
 }
 
 /// The caller, who must hold permission `P`: 401 when anonymous, 403 without it.

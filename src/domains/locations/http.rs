@@ -14,7 +14,9 @@ use uuid::Uuid;
 
 use super::model::{BBox, Location, LocationInput};
 use super::service::{Breaker, LocationError, LocationsService, Nearby, ReverseGeocoded};
-use crate::domains::auth::contract::{permissions::ReadOperations, Authenticated, Authenticator, RequirePermission};
+use crate::domains::auth::contract::{
+    permissions::ReadOperations, Authenticated, Authenticator, RequirePermission,
+};
 use crate::platform::http::{ApiError, Json, Page, PageParams, Path, Problem, Query};
 
 const TAG: &str = "locations";
@@ -65,7 +67,10 @@ async fn create(
     Authenticated(principal): Authenticated,
     Json(input): Json<LocationInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok((StatusCode::CREATED, Json(state.svc.create(&principal, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(state.svc.create(&principal, input).await?),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -86,7 +91,12 @@ async fn list(
     Query(filter): Query<BoxFilter>,
 ) -> Result<Json<Page<Location>>, ApiError> {
     let (page, limit) = paging.resolve()?;
-    let bbox = filter.bbox.as_deref().map(BBox::parse).transpose().map_err(|e| ApiError::validation(vec![e]))?;
+    let bbox = filter
+        .bbox
+        .as_deref()
+        .map(BBox::parse)
+        .transpose()
+        .map_err(|e| ApiError::validation(vec![e]))?;
     let (items, total) = state.svc.list(&principal, bbox, page, limit).await?;
     Ok(Json(Page::new(items, page, limit, total)))
 }
@@ -148,8 +158,17 @@ async fn nearby(
     Authenticated(principal): Authenticated,
     Query(q): Query<NearbyQuery>,
 ) -> Result<Json<Vec<Nearby>>, ApiError> {
-    let (_, limit) = PageParams { page: None, limit: q.limit }.resolve()?;
-    Ok(Json(state.svc.nearby(&principal, q.lat, q.lon, q.radius_km, limit).await?))
+    let (_, limit) = PageParams {
+        page: None,
+        limit: q.limit,
+    }
+    .resolve()?;
+    Ok(Json(
+        state
+            .svc
+            .nearby(&principal, q.lat, q.lon, q.radius_km, limit)
+            .await?,
+    ))
 }
 
 /// The caller's places (administrators: all) as a GeoJSON FeatureCollection, for Leaflet,
@@ -180,7 +199,10 @@ async fn geojson(
         })
         .collect();
     let body = json!({ "type": "FeatureCollection", "features": features });
-    Ok(([(header::CONTENT_TYPE, "application/geo+json")], axum::Json(body)))
+    Ok((
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        axum::Json(body),
+    ))
 }
 
 /// The address at a point, and which provider answered.
@@ -208,6 +230,11 @@ pub struct Breakers {
 /// State of the circuit breakers in front of external services (administrators).
 #[utoipa::path(get, path = "/admin/circuit-breakers", tag = TAG, security(("bearer" = [])),
     responses((status = 200, body = Breakers), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn circuit_breakers(State(state): State<LocationsState>, _: RequirePermission<ReadOperations>) -> Json<Breakers> {
-    Json(Breakers { breakers: state.svc.breakers() })
+async fn circuit_breakers(
+    State(state): State<LocationsState>,
+    _: RequirePermission<ReadOperations>,
+) -> Json<Breakers> {
+    Json(Breakers {
+        breakers: state.svc.breakers(),
+    })
 }

@@ -35,7 +35,10 @@ impl Consumer for AddressFiller {
 
     async fn handle(&self, message: &Message) -> Result<(), HandlerError> {
         let job: GeocodeRequested = message.payload_as()?;
-        let Some(location) = repo::get(&self.db, job.location_id).await.map_err(|e| HandlerError::Retry(e.to_string()))? else {
+        let Some(location) = repo::get(&self.db, job.location_id)
+            .await
+            .map_err(|e| HandlerError::Retry(e.to_string()))?
+        else {
             return Ok(()); // deleted meanwhile
         };
         if location.address.is_some() {

@@ -41,27 +41,43 @@ mod mounting {
         pub consumers: Vec<Arc<dyn Consumer>>,
     }
 
-    pub fn mount(platform: &Platform, authenticator: Option<Arc<dyn Authenticator>>) -> anyhow::Result<MountedLocations> {
+    pub fn mount(
+        platform: &Platform,
+        authenticator: Option<Arc<dyn Authenticator>>,
+    ) -> anyhow::Result<MountedLocations> {
         let authenticator = authenticator.ok_or_else(|| {
-            anyhow::anyhow!("the locations domain needs the auth domain in the same build to check tokens")
+            anyhow::anyhow!(
+                "the locations domain needs the auth domain in the same build to check tokens"
+            )
         })?;
         let settings = &platform.settings.locations;
         let geocoder: Arc<dyn Geocoder> = match settings.geocoder {
             GeocoderKind::Offline => Arc::new(Offline),
-            GeocoderKind::Nominatim => {
-                Arc::new(Nominatim::new(&settings.nominatim, platform.db.clone(), &platform.metrics.registry)?)
-            }
+            GeocoderKind::Nominatim => Arc::new(Nominatim::new(
+                &settings.nominatim,
+                platform.db.clone(),
+                &platform.metrics.registry,
+            )?),
         };
         let inline_timeout = Duration::from_secs(settings.nominatim.timeout_secs + 1);
-        let svc = Arc::new(LocationsService::new(platform.db.clone(), geocoder.clone(), inline_timeout));
+        let svc = Arc::new(LocationsService::new(
+            platform.db.clone(),
+            geocoder.clone(),
+            inline_timeout,
+        ));
         Ok(MountedLocations {
             api: http::routes().with_state(LocationsState { svc, authenticator }),
-            consumers: vec![Arc::new(AddressFiller { db: platform.db.clone(), geocoder })],
+            consumers: vec![Arc::new(AddressFiller {
+                db: platform.db.clone(),
+                geocoder,
+            })],
         })
     }
 
     pub fn openapi() -> utoipa::openapi::OpenApi {
-        OpenApiRouter::<LocationsState>::new().nest(API_PREFIX, http::routes()).into_openapi()
+        OpenApiRouter::<LocationsState>::new()
+            .nest(API_PREFIX, http::routes())
+            .into_openapi()
     }
 }
 

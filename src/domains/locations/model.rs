@@ -52,7 +52,10 @@ pub struct LocationInput {
 }
 
 fn field(name: &str, message: impl Into<String>) -> FieldError {
-    FieldError { field: name.into(), message: message.into() }
+    FieldError {
+        field: name.into(),
+        message: message.into(),
+    }
 }
 
 pub fn check_coordinates(lat: f64, lon: f64) -> Vec<FieldError> {
@@ -77,8 +80,15 @@ impl LocationInput {
             _ => {}
         }
         errors.extend(check_coordinates(self.lat, self.lon));
-        self.notes = self.notes.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
-        if self.notes.as_ref().is_some_and(|n| n.chars().count() > 2000) {
+        self.notes = self
+            .notes
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty());
+        if self
+            .notes
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > 2000)
+        {
             errors.push(field("notes", "must be at most 2000 characters"));
         }
         let mut tags: Vec<String> = Vec::new();
@@ -123,15 +133,31 @@ pub struct BBox {
 
 impl BBox {
     pub fn parse(raw: &str) -> Result<BBox, FieldError> {
-        let bad = || field("bbox", "must be minLon,minLat,maxLon,maxLat with min <= max, in range");
-        let parts: Vec<f64> = raw.split(',').map(|p| p.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| bad())?;
-        let [min_lon, min_lat, max_lon, max_lat] = parts[..] else { return Err(bad()) };
+        let bad = || {
+            field(
+                "bbox",
+                "must be minLon,minLat,maxLon,maxLat with min <= max, in range",
+            )
+        };
+        let parts: Vec<f64> = raw
+            .split(',')
+            .map(|p| p.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad())?;
+        let [min_lon, min_lat, max_lon, max_lat] = parts[..] else {
+            return Err(bad());
+        };
         let valid = check_coordinates(min_lat, min_lon).is_empty()
             && check_coordinates(max_lat, max_lon).is_empty()
             && min_lon <= max_lon
             && min_lat <= max_lat;
         if valid {
-            Ok(BBox { min_lon, min_lat, max_lon, max_lat })
+            Ok(BBox {
+                min_lon,
+                min_lat,
+                max_lon,
+                max_lat,
+            })
         } else {
             Err(bad())
         }
@@ -145,8 +171,16 @@ impl BBox {
         BBox {
             min_lat: (lat - dlat).max(-90.0),
             max_lat: (lat + dlat).min(90.0),
-            min_lon: if dlon >= 180.0 { -180.0 } else { (lon - dlon).max(-180.0) },
-            max_lon: if dlon >= 180.0 { 180.0 } else { (lon + dlon).min(180.0) },
+            min_lon: if dlon >= 180.0 {
+                -180.0
+            } else {
+                (lon - dlon).max(-180.0)
+            },
+            max_lon: if dlon >= 180.0 {
+                180.0
+            } else {
+                (lon + dlon).min(180.0)
+            },
         }
     }
 }
@@ -165,12 +199,22 @@ mod tests {
 
     #[test]
     fn boxes() {
-        assert_eq!(BBox::parse("-1,50,1,52").unwrap(), BBox { min_lon: -1.0, min_lat: 50.0, max_lon: 1.0, max_lat: 52.0 });
+        assert_eq!(
+            BBox::parse("-1,50,1,52").unwrap(),
+            BBox {
+                min_lon: -1.0,
+                min_lat: 50.0,
+                max_lon: 1.0,
+                max_lat: 52.0
+            }
+        );
         for bad in ["", "1,2,3", "a,b,c,d", "1,52,-1,50", "-200,0,0,1"] {
             assert!(BBox::parse(bad).is_err(), "{bad}");
         }
         let around = BBox::around(51.5, 0.0, 10.0);
-        assert!(around.min_lat < 51.5 && around.max_lat > 51.5 && around.max_lon - around.min_lon > 0.2);
+        assert!(
+            around.min_lat < 51.5 && around.max_lat > 51.5 && around.max_lon - around.min_lon > 0.2
+        );
     }
 
     #[test]
@@ -183,11 +227,23 @@ mod tests {
             tags: vec!["Work".into(), "work".into()],
             address: None,
         };
-        let fields: Vec<String> = input.validate().unwrap_err().into_iter().map(|e| e.field).collect();
-        assert_eq!(fields, vec!["name", "lat", "lon"]);
-        let ok = LocationInput { name: "Home".into(), lat: 1.0, lon: 2.0, notes: Some("  ".into()), tags: vec!["Work".into(), "work ".into()], address: None }
+        let fields: Vec<String> = input
             .validate()
-            .unwrap();
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, vec!["name", "lat", "lon"]);
+        let ok = LocationInput {
+            name: "Home".into(),
+            lat: 1.0,
+            lon: 2.0,
+            notes: Some("  ".into()),
+            tags: vec!["Work".into(), "work ".into()],
+            address: None,
+        }
+        .validate()
+        .unwrap();
         assert_eq!(ok.tags, vec!["work"]);
         assert_eq!(ok.notes, None);
     }

@@ -80,7 +80,9 @@ fn select() -> SelectStatement {
 }
 
 fn address_value(address: Option<&Address>) -> sea_query::SimpleExpr {
-    address.map(|a| serde_json::to_value(a).unwrap_or_default()).into()
+    address
+        .map(|a| serde_json::to_value(a).unwrap_or_default())
+        .into()
 }
 
 pub async fn insert(
@@ -140,7 +142,10 @@ pub async fn replace(
                 .value(L::Lat, input.lat)
                 .value(L::Lon, input.lon)
                 .value(L::Notes, input.notes.clone())
-                .value(L::Tags, serde_json::to_value(&input.tags).unwrap_or_default())
+                .value(
+                    L::Tags,
+                    serde_json::to_value(&input.tags).unwrap_or_default(),
+                )
                 .value(L::Address, address_value(address.map(|(a, _)| a)))
                 .value(L::AddressProvider, address.map(|(_, p)| p.to_string()))
                 .value(L::UpdatedAt, now)
@@ -151,7 +156,12 @@ pub async fn replace(
 }
 
 /// Fills in a looked-up address, unless one was set meanwhile.
-pub async fn fill_address(db: &Db, id: Uuid, address: &Address, provider: &str) -> Result<bool, DbError> {
+pub async fn fill_address(
+    db: &Db,
+    id: Uuid,
+    address: &Address,
+    provider: &str,
+) -> Result<bool, DbError> {
     let changed = db
         .execute(
             Query::update()
@@ -167,12 +177,21 @@ pub async fn fill_address(db: &Db, id: Uuid, address: &Address, provider: &str) 
 }
 
 pub async fn get(db: &Db, id: Uuid) -> Result<Option<Location>, DbError> {
-    let row: Option<Row> = db.fetch_optional(select().and_where(Expr::col(L::Id).eq(id))).await?;
+    let row: Option<Row> = db
+        .fetch_optional(select().and_where(Expr::col(L::Id).eq(id)))
+        .await?;
     Ok(row.map(Location::from))
 }
 
 pub async fn delete(db: &Db, id: Uuid) -> Result<bool, DbError> {
-    Ok(db.execute(Query::delete().from_table(L::Table).and_where(Expr::col(L::Id).eq(id))).await? > 0)
+    Ok(db
+        .execute(
+            Query::delete()
+                .from_table(L::Table)
+                .and_where(Expr::col(L::Id).eq(id)),
+        )
+        .await?
+        > 0)
 }
 
 fn filter(owner: Option<Uuid>, bbox: Option<BBox>) -> Cond {
@@ -196,7 +215,12 @@ pub async fn list(
     limit: Option<(u64, u64)>,
 ) -> Result<(Vec<Location>, u64), DbError> {
     let (total,): (i64,) = db
-        .fetch_one(Query::select().expr(Expr::col(L::Id).count()).from(L::Table).cond_where(filter(owner, bbox)))
+        .fetch_one(
+            Query::select()
+                .expr(Expr::col(L::Id).count())
+                .from(L::Table)
+                .cond_where(filter(owner, bbox)),
+        )
         .await?;
     let mut query = select();
     query

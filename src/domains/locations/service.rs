@@ -65,12 +65,18 @@ pub struct LocationsService {
 
 impl LocationsService {
     pub fn new(db: Db, geocoder: Arc<dyn Geocoder>, inline_timeout: Duration) -> Self {
-        Self { db, geocoder, inline_timeout }
+        Self {
+            db,
+            geocoder,
+            inline_timeout,
+        }
     }
 
     /// The owner's, or anyone's for administrators; others' look like they do not exist.
     async fn visible(&self, principal: &Principal, id: Uuid) -> Result<Location, LocationError> {
-        let location = repo::get(&self.db, id).await?.ok_or(LocationError::NotFound)?;
+        let location = repo::get(&self.db, id)
+            .await?
+            .ok_or(LocationError::NotFound)?;
         if !principal.owns_or_can(location.owner_id, Permission::ManageAnyResource) {
             return Err(LocationError::NotFound);
         }
@@ -82,7 +88,12 @@ impl LocationsService {
         if let Some(given) = &input.address {
             return Some((given.clone(), "user".to_string()));
         }
-        match tokio::time::timeout(self.inline_timeout, self.geocoder.reverse(input.lat, input.lon)).await {
+        match tokio::time::timeout(
+            self.inline_timeout,
+            self.geocoder.reverse(input.lat, input.lon),
+        )
+        .await
+        {
             Ok(Ok(found)) => Some((found.address, found.provider.to_string())),
             Ok(Err(e)) => {
                 tracing::info!(error = %e, "address left to the geocoding job");
@@ -95,7 +106,13 @@ impl LocationsService {
         }
     }
 
-    async fn save(&self, id: Uuid, owner: Uuid, input: LocationInput, create: bool) -> Result<Location, LocationError> {
+    async fn save(
+        &self,
+        id: Uuid,
+        owner: Uuid,
+        input: LocationInput,
+        create: bool,
+    ) -> Result<Location, LocationError> {
         let input = input.validate().map_err(LocationError::Validation)?;
         let address = self.resolve_address(&input).await;
         let address_ref = address.as_ref().map(|(a, p)| (a, p.as_str()));
@@ -107,14 +124,29 @@ impl LocationsService {
             return Err(LocationError::NotFound);
         }
         if address.is_none() {
-            publish(&mut tx, Outgoing::new(GEOCODE_REQUESTED, id.to_string(), &GeocodeRequested { location_id: id })).await?;
+            publish(
+                &mut tx,
+                Outgoing::new(
+                    GEOCODE_REQUESTED,
+                    id.to_string(),
+                    &GeocodeRequested { location_id: id },
+                ),
+            )
+            .await?;
         }
         tx.commit().await?;
-        repo::get(&self.db, id).await?.ok_or(LocationError::NotFound)
+        repo::get(&self.db, id)
+            .await?
+            .ok_or(LocationError::NotFound)
     }
 
-    pub async fn create(&self, principal: &Principal, input: LocationInput) -> Result<Location, LocationError> {
-        self.save(Uuid::now_v7(), principal.user_id, input, true).await
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        input: LocationInput,
+    ) -> Result<Location, LocationError> {
+        self.save(Uuid::now_v7(), principal.user_id, input, true)
+            .await
     }
 
     pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Location, LocationError> {
@@ -122,7 +154,12 @@ impl LocationsService {
     }
 
     /// Replaces a place. Moved without a given address: the address is looked up again.
-    pub async fn replace(&self, principal: &Principal, id: Uuid, input: LocationInput) -> Result<Location, LocationError> {
+    pub async fn replace(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        input: LocationInput,
+    ) -> Result<Location, LocationError> {
         let current = self.visible(principal, id).await?;
         self.save(id, current.owner_id, input, false).await
     }
@@ -144,12 +181,20 @@ impl LocationsService {
         page: u64,
         limit: u64,
     ) -> Result<(Vec<Location>, u64), LocationError> {
-        Ok(repo::list(&self.db, Self::scope(principal), bbox, Some((limit, (page - 1) * limit))).await?)
+        Ok(repo::list(
+            &self.db,
+            Self::scope(principal),
+            bbox,
+            Some((limit, (page - 1) * limit)),
+        )
+        .await?)
     }
 
     /// Every place the caller may see (administrators: all), for GeoJSON.
     pub async fn all(&self, principal: &Principal) -> Result<Vec<Location>, LocationError> {
-        Ok(repo::list(&self.db, Self::scope(principal), None, None).await?.0)
+        Ok(repo::list(&self.db, Self::scope(principal), None, None)
+            .await?
+            .0)
     }
 
     /// The caller's own places within `radius_km`, nearest first.
@@ -163,15 +208,27 @@ impl LocationsService {
     ) -> Result<Vec<Nearby>, LocationError> {
         let mut errors = check_coordinates(lat, lon);
         if !(radius_km > 0.0 && radius_km <= 20_000.0) {
-            errors.push(FieldError { field: "radius_km".into(), message: "must be more than 0 and at most 20000".into() });
+            errors.push(FieldError {
+                field: "radius_km".into(),
+                message: "must be more than 0 and at most 20000".into(),
+            });
         }
         if !errors.is_empty() {
             return Err(LocationError::Validation(errors));
         }
-        let (candidates, _) = repo::list(&self.db, Some(principal.user_id), Some(BBox::around(lat, lon, radius_km)), None).await?;
+        let (candidates, _) = repo::list(
+            &self.db,
+            Some(principal.user_id),
+            Some(BBox::around(lat, lon, radius_km)),
+            None,
+        )
+        .await?;
         let mut found: Vec<Nearby> = candidates
             .into_iter()
-            .map(|location| Nearby { distance_km: haversine_km(lat, lon, location.lat, location.lon), location })
+            .map(|location| Nearby {
+                distance_km: haversine_km(lat, lon, location.lat, location.lon),
+                location,
+            })
             .filter(|n| n.distance_km <= radius_km)
             .collect();
         found.sort_by(|a, b| a.distance_km.total_cmp(&b.distance_km));
@@ -192,6 +249,10 @@ impl LocationsService {
     }
 
     pub fn breakers(&self) -> Vec<Breaker> {
-        self.geocoder.breakers().into_iter().map(|(name, state)| Breaker { name, state }).collect()
+        self.geocoder
+            .breakers()
+            .into_iter()
+            .map(|(name, state)| Breaker { name, state })
+            .collect()
     }
 }

@@ -43,7 +43,11 @@ impl CircuitBreaker {
         Self {
             failures,
             open_for,
-            inner: Mutex::new(Inner { consecutive_failures: 0, opened_at: None, trial_running: false }),
+            inner: Mutex::new(Inner {
+                consecutive_failures: 0,
+                opened_at: None,
+                trial_running: false,
+            }),
         }
     }
 
@@ -72,7 +76,11 @@ impl CircuitBreaker {
 
     pub fn record_success(&self) {
         let mut inner = self.inner.lock().expect("breaker lock");
-        *inner = Inner { consecutive_failures: 0, opened_at: None, trial_running: false };
+        *inner = Inner {
+            consecutive_failures: 0,
+            opened_at: None,
+            trial_running: false,
+        };
     }
 
     pub fn record_failure(&self) {
@@ -107,7 +115,11 @@ mod tests {
         assert!(breaker.allow(), "one trial");
         assert!(!breaker.allow(), "only one trial at a time");
         breaker.record_failure();
-        assert_eq!(breaker.state(), BreakerState::Open, "a failed trial reopens");
+        assert_eq!(
+            breaker.state(),
+            BreakerState::Open,
+            "a failed trial reopens"
+        );
 
         std::thread::sleep(Duration::from_millis(60));
         assert!(breaker.allow());

@@ -35,17 +35,28 @@ struct Metrics {
 impl Metrics {
     fn new(registry: &Registry) -> anyhow::Result<Self> {
         let requests = IntCounterVec::new(
-            Opts::new("geocoder_requests_total", "Reverse-geocoding lookups by provider and outcome"),
+            Opts::new(
+                "geocoder_requests_total",
+                "Reverse-geocoding lookups by provider and outcome",
+            ),
             &["provider", "outcome"],
         )?;
-        let cache = IntCounterVec::new(Opts::new("geocoder_cache_total", "Nominatim cache lookups"), &["result"])?;
+        let cache = IntCounterVec::new(
+            Opts::new("geocoder_cache_total", "Nominatim cache lookups"),
+            &["result"],
+        )?;
         let breaker = IntGauge::with_opts(
-            Opts::new("circuit_breaker_state", "0 closed, 1 open, 2 half-open").const_label("name", "nominatim"),
+            Opts::new("circuit_breaker_state", "0 closed, 1 open, 2 half-open")
+                .const_label("name", "nominatim"),
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(cache.clone()))?;
         registry.register(Box::new(breaker.clone()))?;
-        Ok(Self { requests, cache, breaker })
+        Ok(Self {
+            requests,
+            cache,
+            breaker,
+        })
     }
 }
 
@@ -92,7 +103,10 @@ impl Nominatim {
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(settings.cache_ttl_secs.max(1)))
                 .build(),
-            breaker: CircuitBreaker::new(settings.breaker_failures, Duration::from_secs(settings.breaker_open_secs)),
+            breaker: CircuitBreaker::new(
+                settings.breaker_failures,
+                Duration::from_secs(settings.breaker_open_secs),
+            ),
             fallback: Offline,
             metrics: Metrics::new(registry)?,
             settings: settings.clone(),
@@ -138,7 +152,10 @@ impl Nominatim {
     }
 
     async fn fetch(&self, lat: f64, lon: f64) -> Result<Address, GeocodeError> {
-        let slot = self.reserve_slot().await.map_err(|e| GeocodeError::Unavailable(e.to_string()))?;
+        let slot = self
+            .reserve_slot()
+            .await
+            .map_err(|e| GeocodeError::Unavailable(e.to_string()))?;
         if let Ok(wait) = (slot - Utc::now()).to_std() {
             tokio::time::sleep(wait).await;
         }
@@ -160,7 +177,10 @@ impl Nominatim {
             .await
             .map_err(|e| GeocodeError::Unavailable(e.to_string()))?;
         if !response.status().is_success() {
-            return Err(GeocodeError::Unavailable(format!("Nominatim answered {}", response.status())));
+            return Err(GeocodeError::Unavailable(format!(
+                "Nominatim answered {}",
+                response.status()
+            )));
         }
         let body: ReverseResponse = response
             .json()
@@ -173,7 +193,11 @@ impl Nominatim {
         Ok(Address {
             display_name: body.display_name.unwrap_or_default(),
             road: address.road,
-            city: address.city.or(address.town).or(address.village).or(address.municipality),
+            city: address
+                .city
+                .or(address.town)
+                .or(address.village)
+                .or(address.municipality),
             state: address.state,
             postcode: address.postcode,
             country: address.country,
@@ -182,7 +206,10 @@ impl Nominatim {
     }
 
     async fn offline(&self, lat: f64, lon: f64) -> Result<Geocoded, GeocodeError> {
-        self.metrics.requests.with_label_values(&["offline", "fallback"]).inc();
+        self.metrics
+            .requests
+            .with_label_values(&["offline", "fallback"])
+            .inc();
         self.fallback.reverse(lat, lon).await
     }
 }
@@ -193,7 +220,10 @@ impl Geocoder for Nominatim {
         let key = self.cache_key(lat, lon);
         if let Some(address) = self.cache.get(&key).await {
             self.metrics.cache.with_label_values(&["hit"]).inc();
-            return Ok(Geocoded { address, provider: "nominatim" });
+            return Ok(Geocoded {
+                address,
+                provider: "nominatim",
+            });
         }
         self.metrics.cache.with_label_values(&["miss"]).inc();
         if !self.breaker.allow() {
@@ -212,16 +242,28 @@ impl Geocoder for Nominatim {
         self.metrics.breaker.set(self.breaker.state().as_number());
         match result {
             Ok(address) => {
-                self.metrics.requests.with_label_values(&["nominatim", "ok"]).inc();
+                self.metrics
+                    .requests
+                    .with_label_values(&["nominatim", "ok"])
+                    .inc();
                 self.cache.insert(key, address.clone()).await;
-                Ok(Geocoded { address, provider: "nominatim" })
+                Ok(Geocoded {
+                    address,
+                    provider: "nominatim",
+                })
             }
             Err(GeocodeError::NotFound) => {
-                self.metrics.requests.with_label_values(&["nominatim", "not_found"]).inc();
+                self.metrics
+                    .requests
+                    .with_label_values(&["nominatim", "not_found"])
+                    .inc();
                 Err(GeocodeError::NotFound)
             }
             Err(_) => {
-                self.metrics.requests.with_label_values(&["nominatim", "error"]).inc();
+                self.metrics
+                    .requests
+                    .with_label_values(&["nominatim", "error"])
+                    .inc();
                 self.offline(lat, lon).await
             }
         }

@@ -16,17 +16,23 @@ pub struct Offline;
 
 impl Offline {
     fn index() -> Arc<ReverseGeocoder> {
-        INDEX.get_or_init(|| Arc::new(ReverseGeocoder::new())).clone()
+        INDEX
+            .get_or_init(|| Arc::new(ReverseGeocoder::new()))
+            .clone()
     }
 
     pub fn lookup(lat: f64, lon: f64) -> Address {
         let index = Self::index();
         let record = index.search((lat, lon)).record;
         let country = country_name(&record.cc);
-        let parts: Vec<&str> = [record.name.as_str(), record.admin1.as_str(), country.unwrap_or(record.cc.as_str())]
-            .into_iter()
-            .filter(|p| !p.is_empty())
-            .collect();
+        let parts: Vec<&str> = [
+            record.name.as_str(),
+            record.admin1.as_str(),
+            country.unwrap_or(record.cc.as_str()),
+        ]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect();
         Address {
             display_name: parts.join(", "),
             road: None,
@@ -46,7 +52,10 @@ impl Geocoder for Offline {
         let address = tokio::task::spawn_blocking(move || Offline::lookup(lat, lon))
             .await
             .map_err(|e| GeocodeError::Unavailable(e.to_string()))?;
-        Ok(Geocoded { address, provider: "offline" })
+        Ok(Geocoded {
+            address,
+            provider: "offline",
+        })
     }
 }
 
