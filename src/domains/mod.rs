@@ -2,6 +2,7 @@
 //! other's `contract` module; everything else of it is behind its feature.
 
 pub mod auth;
+pub mod files;
 pub mod locations;
 
 use std::sync::Arc;
@@ -93,6 +94,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(auth::openapi());
     #[cfg(feature = "locations")]
     doc.merge(locations::openapi());
+    #[cfg(feature = "files")]
+    doc.merge(files::openapi());
     doc
 }
 
@@ -116,6 +119,12 @@ pub fn mount(platform: &Platform) -> anyhow::Result<Mounted> {
         let locations = locations::mount(platform, authenticator.clone())?;
         mounted.api = mounted.api.merge(locations.api);
         mounted.consumers.extend(locations.consumers);
+    }
+    #[cfg(feature = "files")]
+    {
+        let files = files::mount(platform, authenticator.clone())?;
+        mounted.api = mounted.api.merge(files.api);
+        mounted.root = mounted.root.merge(files.root);
     }
     let _ = (platform, authenticator);
     Ok(mounted)

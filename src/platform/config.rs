@@ -47,6 +47,7 @@ pub struct Settings {
     pub openapi: OpenApiSettings,
     pub auth: AuthSettings,
     pub locations: LocationsSettings,
+    pub files: FilesSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -231,6 +232,15 @@ pub struct NominatimSettings {
     pub breaker_open_secs: u64,
 }
 
+/// Uploads; only the files domain reads it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesSettings {
+    pub max_bytes: usize,
+    pub allowed_types: Vec<String>,
+    pub dir: String,
+}
+
 /// A value that never appears in logs, `Debug` output or `agora config check`.
 #[derive(Clone, Default, Deserialize)]
 #[serde(transparent)]
@@ -323,6 +333,7 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("server.trusted_proxies")
                 .with_list_parse_key("server.cors.allowed_origins")
+                .with_list_parse_key("files.allowed_types")
                 .try_parsing(true)
                 .source(Some(plain)),
         );
@@ -478,6 +489,28 @@ impl Settings {
                 "expected per_second and burst of at least 1",
             ));
         }
+        if self.files.max_bytes == 0 {
+            return Err(invalid("files.max_bytes", "expected at least 1"));
+        }
+        const KNOWN: [&str; 6] = [
+            "image/jpeg",
+            "image/png",
+            "image/gif",
+            "image/webp",
+            "application/pdf",
+            "text/plain",
+        ];
+        if let Some(unknown) = self
+            .files
+            .allowed_types
+            .iter()
+            .find(|t| !KNOWN.contains(&t.as_str()))
+        {
+            return Err(invalid(
+                "files.allowed_types",
+                format!("`{unknown}` is not one of {}", KNOWN.join(", ")),
+            ));
+        }
         let nominatim = &self.locations.nominatim;
         if !(nominatim.url.starts_with("http://") || nominatim.url.starts_with("https://")) {
             return Err(invalid(
@@ -510,6 +543,15 @@ impl Settings {
             return Err(invalid("log.level", format!("not a valid filter: {e}")));
         }
         Ok(())
+    }
+
+    /// Where uploads are stored: `files.dir`, or `uploads` inside `data_dir`.
+    pub fn uploads_dir(&self) -> PathBuf {
+        if self.files.dir.is_empty() {
+            self.data_dir.join("uploads")
+        } else {
+            PathBuf::from(&self.files.dir)
+        }
     }
 
     /// Where JWT signing keys live: `auth.jwt.keys_dir`, or `jwt` inside `data_dir`.

@@ -4,6 +4,7 @@ mod auth;
 mod cli;
 mod database;
 mod errors;
+mod files;
 mod health;
 mod helpers;
 mod locations;

@@ -1,0 +1,40 @@
+//! What other domains may know of files: their metadata, and marking them in use so that a
+//! file a product shows cannot be deleted from under it.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct FileInfo {
+    pub id: Uuid,
+    #[serde(skip)]
+    pub owner_id: Uuid,
+    /// Where the file is served, e.g. `/uploads/01a2...f3.png`.
+    #[schema(example = "/uploads/01a20610a1b2c3d4.png")]
+    pub url: String,
+    /// The name the client uploaded it under (metadata only).
+    #[schema(example = "shoe.png")]
+    pub filename: String,
+    /// Decided from the content, not from what the client said.
+    #[schema(example = "image/png")]
+    pub content_type: String,
+    #[schema(example = 48213)]
+    pub size: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    #[error("no such file: {0}")]
+    NotFound(Uuid),
+    #[error("files are unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait FilesApi: Send + Sync + 'static {
+    async fn get(&self, id: Uuid) -> Result<Option<FileInfo>, FilesError>;
+    /// Records that `holder` (e.g. `product:<id>`) uses exactly `files` from now on.
+    async fn set_usage(&self, holder: &str, files: &[Uuid]) -> Result<(), FilesError>;
+}
