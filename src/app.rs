@@ -107,6 +107,7 @@ impl ApplicationBuilder {
         };
 
         let mounted = domains::mount(&platform)?;
+        let tasks = mounted.tasks;
         let mut consumers = mounted.consumers;
         consumers.extend(self.consumers);
         queue
@@ -159,6 +160,7 @@ impl ApplicationBuilder {
             listener,
             router,
             consumers,
+            tasks,
             limiter,
             shutdown: CancellationToken::new(),
             os_signals: self.os_signals,
@@ -171,6 +173,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     consumers: Vec<Arc<dyn Consumer>>,
+    tasks: Vec<domains::Task>,
     limiter: Option<Arc<RateLimit>>,
     shutdown: CancellationToken,
     os_signals: bool,
@@ -215,6 +218,9 @@ impl Application {
 
         let addr = self.local_addr();
         let workers_stop = CancellationToken::new();
+        for task in self.tasks {
+            tokio::spawn(task(workers_stop.clone()));
+        }
         let workers = self
             .platform
             .queue

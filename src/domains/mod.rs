@@ -2,6 +2,7 @@
 //! other's `contract` module; everything else of it is behind its feature.
 
 pub mod auth;
+pub mod catalog;
 pub mod files;
 pub mod locations;
 
@@ -75,6 +76,12 @@ pub fn enabled() -> Vec<&'static DomainInfo> {
     ALL.iter().filter(|(_, on)| *on).map(|(d, _)| d).collect()
 }
 
+/// A background loop of a domain, run until the token is cancelled at shutdown.
+pub type Task = Box<
+    dyn FnOnce(tokio_util::sync::CancellationToken) -> futures::future::BoxFuture<'static, ()>
+        + Send,
+>;
+
 /// What the enabled domains add to the application.
 #[derive(Default)]
 pub struct Mounted {
@@ -83,6 +90,7 @@ pub struct Mounted {
     /// Routes at the root (`/.well-known/...`).
     pub root: OpenApiRouter,
     pub consumers: Vec<Arc<dyn Consumer>>,
+    pub tasks: Vec<Task>,
 }
 
 /// The enabled domains' routes as OpenAPI paths (already under `/api/v1`), built without a
@@ -96,6 +104,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(locations::openapi());
     #[cfg(feature = "files")]
     doc.merge(files::openapi());
+    #[cfg(feature = "catalog")]
+    doc.merge(catalog::openapi());
     doc
 }
 
@@ -121,11 +131,22 @@ pub fn mount(platform: &Platform) -> anyhow::Result<Mounted> {
         mounted.consumers.extend(locations.consumers);
     }
     #[cfg(feature = "files")]
-    {
+    let files_api: Option<Arc<dyn files::contract::FilesApi>> = {
         let files = files::mount(platform, authenticator.clone())?;
         mounted.api = mounted.api.merge(files.api);
         mounted.root = mounted.root.merge(files.root);
+        Some(files.files)
+    };
+    #[cfg(not(feature = "files"))]
+    let files_api: Option<Arc<dyn files::contract::FilesApi>> = None;
+    #[cfg(feature = "catalog")]
+    {
+        let catalog = catalog::mount(platform, authenticator.clone(), files_api.clone())?;
+        mounted.api = mounted.api.merge(catalog.api);
+        mounted.consumers.extend(catalog.consumers);
+        mounted.tasks.extend(catalog.tasks);
     }
+    let _ = files_api;
     let _ = (platform, authenticator);
     Ok(mounted)
 }

@@ -48,6 +48,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub locations: LocationsSettings,
     pub files: FilesSettings,
+    pub catalog: CatalogSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -230,6 +231,14 @@ pub struct NominatimSettings {
     pub cache_decimals: u32,
     pub breaker_failures: u32,
     pub breaker_open_secs: u64,
+}
+
+/// Stores, categories and products; only the catalog domain reads it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSettings {
+    pub cache_ttl_secs: u64,
+    pub cache_check_ms: u64,
 }
 
 /// Uploads; only the files domain reads it.
@@ -488,6 +497,9 @@ impl Settings {
                 "auth.rate_limit",
                 "expected per_second and burst of at least 1",
             ));
+        }
+        if self.catalog.cache_check_ms == 0 {
+            return Err(invalid("catalog.cache_check_ms", "expected at least 1"));
         }
         if self.files.max_bytes == 0 {
             return Err(invalid("files.max_bytes", "expected at least 1"));

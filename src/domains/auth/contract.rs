@@ -150,6 +150,25 @@ where
     }
 }
 
+/// The caller if a bearer token came with the request (then it must be valid), else `None`.
+pub struct MaybeAuthenticated(pub Option<Principal>);
+
+impl<S> FromRequestParts<S> for MaybeAuthenticated
+where
+    Arc<dyn Authenticator>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.headers.get(header::AUTHORIZATION).is_none() {
+            return Ok(MaybeAuthenticated(None));
+        }
+        let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
+        Ok(MaybeAuthenticated(Some(principal)))
+    }
+}
+
 /// A permission as a type, for `RequirePermission<P>`.
 pub trait PermissionName: Send + Sync + 'static {
     const PERMISSION: Permission;

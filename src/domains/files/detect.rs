@@ -73,7 +73,11 @@ mod tests {
     fn content_decides() {
         assert_eq!(sniff(PNG), Some("image/png"));
         assert_eq!(sniff(b"%PDF-1.7\n..."), Some("application/pdf"));
-        assert_eq!(sniff(b"#!/bin/sh\nrm -rf /\n"), None, "a script is not accepted as text");
+        assert_eq!(
+            sniff(b"#!/bin/sh\nrm -rf /\n"),
+            None,
+            "a script is not accepted as text"
+        );
         assert_eq!(sniff(b"plain words\n"), Some("text/plain"));
         assert_eq!(sniff(&[0xff, 0xfe, 0x00, 0x01]), None);
         assert_eq!(

@@ -1,0 +1,369 @@
+//! The catalog's routes under `/api/v1`: stores, categories, products.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::model::{
+    Category, CategoryInput, Product, ProductInput, ProductPatch, Store, StoreInput,
+};
+use super::repo::{ProductFilter, SortBy};
+use super::service::{CatalogError, CatalogService};
+use crate::domains::auth::contract::{
+    permissions::ManageAnyResource, Authenticated, Authenticator, MaybeAuthenticated,
+    RequirePermission,
+};
+use crate::platform::http::{ApiError, FieldError, Json, Page, PageParams, Path, Problem, Query};
+
+const TAG: &str = "catalog";
+
+#[derive(Clone)]
+pub struct CatalogState {
+    pub svc: Arc<CatalogService>,
+    pub authenticator: Arc<dyn Authenticator>,
+}
+
+impl FromRef<CatalogState> for Arc<dyn Authenticator> {
+    fn from_ref(state: &CatalogState) -> Self {
+        state.authenticator.clone()
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(err: CatalogError) -> Self {
+        match err {
+            CatalogError::Validation(errors) => ApiError::validation(errors),
+            CatalogError::NotFound(what) => ApiError::not_found(what),
+            CatalogError::Forbidden(why) => ApiError::forbidden(why),
+            CatalogError::Conflict(why) => ApiError::conflict(why),
+            CatalogError::Db(e) => e.into(),
+            CatalogError::Files(e) => ApiError::internal(e),
+        }
+    }
+}
+
+pub fn routes() -> OpenApiRouter<CatalogState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_store, list_stores))
+        .routes(routes!(get_store, update_store, delete_store))
+        .routes(routes!(create_category, list_categories))
+        .routes(routes!(get_category, update_category, delete_category))
+        .routes(routes!(create_product, list_products))
+        .routes(routes!(
+            get_product,
+            replace_product,
+            patch_product,
+            delete_product
+        ))
+}
+
+/// Create a store owned by the caller.
+#[utoipa::path(post, path = "/stores", tag = TAG, security(("bearer" = [])), request_body = StoreInput,
+    responses((status = 201, body = Store), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn create_store(
+    State(state): State<CatalogState>,
+    Authenticated(principal): Authenticated,
+    Json(input): Json<StoreInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.svc.create_store(&principal, input).await?),
+    ))
+}
+
+/// The caller's stores (administrators: all).
+#[utoipa::path(get, path = "/stores", tag = TAG, security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = Page<Store>), (status = 401, body = Problem)))]
+async fn list_stores(
+    State(state): State<CatalogState>,
+    Authenticated(principal): Authenticated,
+    Query(paging): Query<PageParams>,
+) -> Result<Json<Page<Store>>, ApiError> {
+    let (page, limit) = paging.resolve()?;
+    let (stores, total) = state.svc.stores(&principal, page, limit).await?;
+    Ok(Json(Page::new(stores, page, limit, total)))
+}
+
+/// A store (its owner or an administrator).
+#[utoipa::path(get, path = "/stores/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = Store), (status = 404, body = Problem)))]
+async fn get_store(
+    State(state): State<CatalogState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Store>, ApiError> {
+    Ok(Json(state.svc.store(&principal, id).await?))
+}
+
+/// Rename or describe a store (its owner or an administrator).
+#[utoipa::path(put, path = "/stores/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    request_body = StoreInput, responses((status = 200, body = Store), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn update_store(
+    State(state): State<CatalogState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<Uuid>,
+    Json(input): Json<StoreInput>,
+) -> Result<Json<Store>, ApiError> {
+    Ok(Json(state.svc.update_store(&principal, id, input).await?))
+}
+
+/// Delete a store and its products (its owner or an administrator).
+#[utoipa::path(delete, path = "/stores/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), (status = 404, body = Problem)))]
+async fn delete_store(
+    State(state): State<CatalogState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.svc.delete_store(&principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Create a category, optionally under a parent (administrators).
+#[utoipa::path(post, path = "/categories", tag = TAG, security(("bearer" = [])), request_body = CategoryInput,
+    responses((status = 201, body = Category), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_category(
+    State(state): State<CatalogState>,
+    _: RequirePermission<ManageAnyResource>,
+    Json(input): Json<CategoryInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.svc.create_category(input).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CategoryFilter {
+    /// Part of the name, any case.
+    pub search: Option<String>,
+    /// Only the direct children of this category.
+    pub parent_id: Option<Uuid>,
+}
+
+/// Categories, by name (public).
+#[utoipa::path(get, path = "/categories", tag = TAG, params(PageParams, CategoryFilter),
+    responses((status = 200, body = Page<Category>), (status = 422, body = Problem)))]
+async fn list_categories(
+    State(state): State<CatalogState>,
+    Query(paging): Query<PageParams>,
+    Query(filter): Query<CategoryFilter>,
+) -> Result<Json<Page<Category>>, ApiError> {
+    let (page, limit) = paging.resolve()?;
+    let (items, total) = state
+        .svc
+        .categories(filter.search.as_deref(), filter.parent_id, page, limit)
+        .await?;
+    Ok(Json(Page::new(items, page, limit, total)))
+}
+
+/// A category (public).
+#[utoipa::path(get, path = "/categories/{id}", tag = TAG, params(("id" = Uuid, Path)),
+    responses((status = 200, body = Category), (status = 404, body = Problem)))]
+async fn get_category(
+    State(state): State<CatalogState>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Category>, ApiError> {
+    Ok(Json(state.svc.category(id).await?))
+}
+
+/// Rename or move a category (administrators); a move that would make a cycle is refused.
+#[utoipa::path(put, path = "/categories/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    request_body = CategoryInput,
+    responses((status = 200, body = Category), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn update_category(
+    State(state): State<CatalogState>,
+    _: RequirePermission<ManageAnyResource>,
+    Path(id): Path<Uuid>,
+    Json(input): Json<CategoryInput>,
+) -> Result<Json<Category>, ApiError> {
+    Ok(Json(state.svc.update_category(id, input).await?))
+}
+
+/// Delete a category without sub-categories (administrators); its products become uncategorised.
+#[utoipa::path(delete, path = "/categories/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn delete_category(
+    State(state): State<CatalogState>,
+    _: RequirePermission<ManageAnyResource>,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.svc.delete_category(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Create a product in one of the caller's stores. Images are file ids from `POST /files`.
+#[utoipa::path(post, path = "/products", tag = TAG, security(("bearer" = [])), request_body = ProductInput,
+    responses((status = 201, body = Product), (status = 409, description = "SKU taken in this store", body = Problem), (status = 422, body = Problem)))]
+async fn create_product(
+    State(state): State<CatalogState>,
+    Authenticated(principal): Authenticated,
+    Json(input): Json<ProductInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.svc.create_product(&principal, input).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProductQuery {
+    /// Part of the name, description or SKU, any case.
+    pub search: Option<String>,
+    /// This category and all below it.
+    pub category_id: Option<Uuid>,
+    /// One store; its owner also sees its hidden products.
+    pub store_id: Option<Uuid>,
+    /// Minor units.
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    /// Only products with stock.
+    pub in_stock: Option<bool>,
+    /// `price`, `created_at` (default) or `name`.
+    pub sort: Option<String>,
+    /// `asc` or `desc` (default `desc` for created_at, `asc` otherwise).
+    pub order: Option<String>,
+}
+
+impl ProductQuery {
+    fn sort(&self) -> Result<Option<(SortBy, bool)>, FieldError> {
+        let bad = |field: &str, allowed: &str| FieldError {
+            field: field.into(),
+            message: format!("must be one of {allowed}"),
+        };
+        let by = match self.sort.as_deref() {
+            None => return self.order_only(),
+            Some("price") => SortBy::Price,
+            Some("created_at") => SortBy::CreatedAt,
+            Some("name") => SortBy::Name,
+            Some(_) => return Err(bad("sort", "price, created_at, name")),
+        };
+        let descending = match self.order.as_deref() {
+            None => by == SortBy::CreatedAt,
+            Some("asc") => false,
+            Some("desc") => true,
+            Some(_) => return Err(bad("order", "asc, desc")),
+        };
+        Ok(Some((by, descending)))
+    }
+
+    fn order_only(&self) -> Result<Option<(SortBy, bool)>, FieldError> {
+        match self.order.as_deref() {
+            None => Ok(None),
+            Some("asc") => Ok(Some((SortBy::CreatedAt, false))),
+            Some("desc") => Ok(Some((SortBy::CreatedAt, true))),
+            Some(_) => Err(FieldError {
+                field: "order".into(),
+                message: "must be one of asc, desc".into(),
+            }),
+        }
+    }
+}
+
+/// Browse products (public): search, filters, sort and pages. Cached for
+/// `catalog.cache_ttl_secs`; writes invalidate at once.
+#[utoipa::path(get, path = "/products", tag = TAG, params(PageParams, ProductQuery),
+    responses((status = 200, body = Page<Product>), (status = 422, body = Problem)))]
+async fn list_products(
+    State(state): State<CatalogState>,
+    MaybeAuthenticated(principal): MaybeAuthenticated,
+    Query(paging): Query<PageParams>,
+    Query(q): Query<ProductQuery>,
+) -> Result<Json<Page<Product>>, ApiError> {
+    let (page, limit) = paging.resolve()?;
+    let mut errors = Vec::new();
+    let sort = q.sort().map_err(|e| errors.push(e)).ok().flatten();
+    if let (Some(min), Some(max)) = (q.min_price, q.max_price) {
+        if min > max {
+            errors.push(FieldError {
+                field: "min_price".into(),
+                message: "must not exceed max_price".into(),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let categories = match q.category_id {
+        Some(root) => Some(state.svc.subtree(root).await?),
+        None => None,
+    };
+    let filter = ProductFilter {
+        search: q
+            .search
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
+        categories,
+        store_id: q.store_id,
+        min_price: q.min_price,
+        max_price: q.max_price,
+        in_stock: q.in_stock.unwrap_or(false),
+        include_hidden: false,
+        sort,
+    };
+    let listing = state
+        .svc
+        .products(principal.as_ref(), filter, page, limit)
+        .await?;
+    Ok(Json(Page::new(listing.0.clone(), page, limit, listing.1)))
+}
+
+/// A product (public when active; hidden ones for their store's owner and administrators).
+#[utoipa::path(get, path = "/products/{id}", tag = TAG, params(("id" = Uuid, Path)),
+    responses((status = 200, body = Product), (status = 404, body = Problem)))]
+async fn get_product(
+    State(state): State<CatalogState>,
+    MaybeAuthenticated(principal): MaybeAuthenticated,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Product>, ApiError> {
+    Ok(Json(state.svc.product_for(principal.as_ref(), id).await?))
+}
+
+/// Replace a product (its store's owner or an administrator).
+#[utoipa::path(put, path = "/products/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    request_body = ProductInput,
+    responses((status = 200, body = Product), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn replace_product(
+    State(state): State<CatalogState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<Uuid>,
+    Json(input): Json<ProductInput>,
+) -> Result<Json<Product>, ApiError> {
+    Ok(Json(
+        state.svc.replace_product(&principal, id, input).await?,
+    ))
+}
+
+/// Change some fields of a product (its store's owner or an administrator).
+#[utoipa::path(patch, path = "/products/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    request_body = ProductPatch,
+    responses((status = 200, body = Product), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn patch_product(
+    State(state): State<CatalogState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<Uuid>,
+    Json(patch): Json<ProductPatch>,
+) -> Result<Json<Product>, ApiError> {
+    Ok(Json(state.svc.patch_product(&principal, id, patch).await?))
+}
+
+/// Delete a product (its store's owner or an administrator); its images are released.
+#[utoipa::path(delete, path = "/products/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn delete_product(
+    State(state): State<CatalogState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.svc.delete_product(&principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,519 @@
+//! Catalog rules: who may change what, the category tree, product listings and their cache.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use moka::future::Cache;
+use prometheus::{IntCounterVec, Opts, Registry};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::contract::{StockLow, STOCK_LOW};
+use super::model::{
+    Category, CategoryInput, Product, ProductInput, ProductPatch, Store, StoreInput,
+};
+use super::repo::{self, ProductFilter};
+use crate::domains::auth::contract::{Permission, Principal};
+use crate::domains::files::contract::FilesApi;
+use crate::platform::config::CatalogSettings;
+use crate::platform::db::{Db, DbError, Tx};
+use crate::platform::http::FieldError;
+use crate::platform::queue::{publish, Outgoing};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Db(DbError),
+    #[error("files are unavailable: {0}")]
+    Files(String),
+}
+
+impl From<DbError> for CatalogError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::UniqueViolation { .. } => {
+                CatalogError::Conflict("a product with this sku already exists in the store".into())
+            }
+            other => CatalogError::Db(other),
+        }
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> CatalogError {
+    CatalogError::Validation(vec![FieldError {
+        field: field.into(),
+        message: message.into(),
+    }])
+}
+
+type Listing = Arc<(Vec<Product>, u64)>;
+
+pub struct CatalogService {
+    db: Db,
+    files: Option<Arc<dyn FilesApi>>,
+    /// Public listings, keyed by their resolved filter and page.
+    cache: Option<Cache<(ProductFilter, u64, u64), Listing>>,
+    seen_version: AtomicI64,
+    /// Counts cache drops, so a listing read before a write is not cached after it.
+    generation: AtomicU64,
+    cache_lookups: IntCounterVec,
+}
+
+fn holder(product: Uuid) -> String {
+    format!("product:{product}")
+}
+
+impl CatalogService {
+    pub fn new(
+        db: Db,
+        files: Option<Arc<dyn FilesApi>>,
+        settings: &CatalogSettings,
+        registry: &Registry,
+    ) -> anyhow::Result<Self> {
+        let cache_lookups = IntCounterVec::new(
+            Opts::new("catalog_cache_total", "Product listing cache lookups"),
+            &["result"],
+        )?;
+        registry.register(Box::new(cache_lookups.clone()))?;
+        let cache = (settings.cache_ttl_secs > 0).then(|| {
+            Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(settings.cache_ttl_secs))
+                .build()
+        });
+        Ok(Self {
+            db,
+            files,
+            cache,
+            seen_version: AtomicI64::new(i64::MIN),
+            generation: AtomicU64::new(0),
+            cache_lookups,
+        })
+    }
+
+    /// Drops the listing cache whenever another replica (or this one) wrote to the catalog.
+    pub async fn watch_version(self: Arc<Self>, every: Duration, stop: CancellationToken) {
+        loop {
+            match repo::version(&self.db).await {
+                Ok(v) if v != self.seen_version.swap(v, Ordering::SeqCst) => self.drop_cache(),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "could not read the catalog version"),
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+
+    fn drop_cache(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Some(cache) = &self.cache {
+            cache.invalidate_all();
+        }
+    }
+
+    /// Commits a catalog write and forgets cached listings here at once (elsewhere: the version).
+    async fn commit_write(&self, mut tx: Tx) -> Result<(), CatalogError> {
+        repo::bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.drop_cache();
+        Ok(())
+    }
+
+    // ---- stores
+
+    async fn owned_store(&self, principal: &Principal, id: Uuid) -> Result<Store, CatalogError> {
+        let store = repo::store(&self.db, id)
+            .await?
+            .ok_or(CatalogError::NotFound("no such store"))?;
+        if !principal.owns_or_can(store.owner_id, Permission::ManageAnyResource) {
+            return Err(CatalogError::NotFound("no such store"));
+        }
+        Ok(store)
+    }
+
+    pub async fn create_store(
+        &self,
+        principal: &Principal,
+        input: StoreInput,
+    ) -> Result<Store, CatalogError> {
+        let input = input.validate().map_err(CatalogError::Validation)?;
+        let now = Utc::now();
+        let store = Store {
+            id: Uuid::now_v7(),
+            owner_id: principal.user_id,
+            name: input.name,
+            description: input.description,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.db.begin().await?;
+        repo::insert_store(&mut tx, &store, false).await?;
+        tx.commit().await?;
+        Ok(store)
+    }
+
+    pub async fn stores(
+        &self,
+        principal: &Principal,
+        page: u64,
+        limit: u64,
+    ) -> Result<(Vec<Store>, u64), CatalogError> {
+        let owner = (!principal.can(Permission::ManageAnyResource)).then_some(principal.user_id);
+        Ok(repo::stores(&self.db, owner, limit, (page - 1) * limit).await?)
+    }
+
+    pub async fn store(&self, principal: &Principal, id: Uuid) -> Result<Store, CatalogError> {
+        self.owned_store(principal, id).await
+    }
+
+    pub async fn update_store(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        input: StoreInput,
+    ) -> Result<Store, CatalogError> {
+        self.owned_store(principal, id).await?;
+        let input = input.validate().map_err(CatalogError::Validation)?;
+        let mut tx = self.db.begin().await?;
+        repo::update_store(
+            &mut tx,
+            id,
+            &input.name,
+            input.description.as_deref(),
+            Utc::now(),
+        )
+        .await?;
+        tx.commit().await?;
+        repo::store(&self.db, id)
+            .await?
+            .ok_or(CatalogError::NotFound("no such store"))
+    }
+
+    /// Deletes the store and its products, releasing their images.
+    pub async fn delete_store(&self, principal: &Principal, id: Uuid) -> Result<(), CatalogError> {
+        self.owned_store(principal, id).await?;
+        let mut tx = self.db.begin().await?;
+        let products = repo::product_ids_of_store(&mut tx, id).await?;
+        repo::delete_store(&mut tx, id).await?;
+        self.commit_write(tx).await?;
+        for product in products {
+            self.release_images(product).await?;
+        }
+        Ok(())
+    }
+
+    // ---- categories
+
+    pub async fn create_category(&self, input: CategoryInput) -> Result<Category, CatalogError> {
+        let name = self.category_name(&input)?;
+        if let Some(parent) = input.parent_id {
+            repo::category(&self.db, parent)
+                .await?
+                .ok_or_else(|| invalid("parent_id", "no such category"))?;
+        }
+        let now = Utc::now();
+        let category = Category {
+            id: Uuid::now_v7(),
+            name,
+            parent_id: input.parent_id,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.db.begin().await?;
+        repo::insert_category(&mut tx, &category).await?;
+        self.commit_write(tx).await?;
+        Ok(category)
+    }
+
+    fn category_name(&self, input: &CategoryInput) -> Result<String, CatalogError> {
+        let name = input.name.trim();
+        match name.chars().count() {
+            0 => Err(invalid("name", "is required")),
+            n if n > 100 => Err(invalid("name", "must be at most 100 characters")),
+            _ => Ok(name.to_string()),
+        }
+    }
+
+    pub async fn update_category(
+        &self,
+        id: Uuid,
+        input: CategoryInput,
+    ) -> Result<Category, CatalogError> {
+        let name = self.category_name(&input)?;
+        let tree: HashMap<Uuid, Option<Uuid>> =
+            repo::category_tree(&self.db).await?.into_iter().collect();
+        if !tree.contains_key(&id) {
+            return Err(CatalogError::NotFound("no such category"));
+        }
+        // The new parent must exist and must not be the category or one of its descendants.
+        let mut ancestor = input.parent_id;
+        while let Some(a) = ancestor {
+            if a == id {
+                return Err(invalid("parent_id", "would make a cycle"));
+            }
+            ancestor = *tree
+                .get(&a)
+                .ok_or_else(|| invalid("parent_id", "no such category"))?;
+        }
+        let mut tx = self.db.begin().await?;
+        repo::update_category(&mut tx, id, &name, input.parent_id, Utc::now()).await?;
+        self.commit_write(tx).await?;
+        repo::category(&self.db, id)
+            .await?
+            .ok_or(CatalogError::NotFound("no such category"))
+    }
+
+    pub async fn delete_category(&self, id: Uuid) -> Result<(), CatalogError> {
+        let mut tx = self.db.begin().await?;
+        match repo::delete_category(&mut tx, id).await {
+            Ok(true) => self.commit_write(tx).await,
+            Ok(false) => Err(CatalogError::NotFound("no such category")),
+            Err(DbError::ForeignKeyViolation { .. }) => Err(CatalogError::Conflict(
+                "the category has sub-categories".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn category(&self, id: Uuid) -> Result<Category, CatalogError> {
+        repo::category(&self.db, id)
+            .await?
+            .ok_or(CatalogError::NotFound("no such category"))
+    }
+
+    pub async fn categories(
+        &self,
+        search: Option<&str>,
+        parent: Option<Uuid>,
+        page: u64,
+        limit: u64,
+    ) -> Result<(Vec<Category>, u64), CatalogError> {
+        Ok(repo::categories(&self.db, search, parent, limit, (page - 1) * limit).await?)
+    }
+
+    /// `root` and every category below it.
+    pub async fn subtree(&self, root: Uuid) -> Result<Vec<Uuid>, CatalogError> {
+        let tree = repo::category_tree(&self.db).await?;
+        let mut found = vec![root];
+        let mut i = 0;
+        while i < found.len() {
+            let parent = found[i];
+            found.extend(
+                tree.iter()
+                    .filter(|(_, p)| *p == Some(parent))
+                    .map(|(id, _)| *id),
+            );
+            i += 1;
+        }
+        Ok(found)
+    }
+
+    // ---- products
+
+    async fn check_references(&self, input: &ProductInput) -> Result<(), CatalogError> {
+        if let Some(category) = input.category_id {
+            repo::category(&self.db, category)
+                .await?
+                .ok_or_else(|| invalid("category_id", "no such category"))?;
+        }
+        if !input.images.is_empty() {
+            let files = self
+                .files
+                .as_ref()
+                .ok_or_else(|| invalid("images", "images need the files domain"))?;
+            for image in &input.images {
+                let found = files
+                    .get(*image)
+                    .await
+                    .map_err(|e| CatalogError::Files(e.to_string()))?;
+                match found {
+                    Some(file) if file.content_type.starts_with("image/") => {}
+                    Some(_) => {
+                        return Err(invalid("images", format!("file {image} is not an image")))
+                    }
+                    None => return Err(invalid("images", format!("no such file {image}"))),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn use_images(&self, product: Uuid, images: &[Uuid]) -> Result<(), CatalogError> {
+        if let Some(files) = &self.files {
+            files
+                .set_usage(&holder(product), images)
+                .await
+                .map_err(|e| CatalogError::Files(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    async fn release_images(&self, product: Uuid) -> Result<(), CatalogError> {
+        self.use_images(product, &[]).await
+    }
+
+    pub async fn create_product(
+        &self,
+        principal: &Principal,
+        input: ProductInput,
+    ) -> Result<Product, CatalogError> {
+        let input = input.validate().map_err(CatalogError::Validation)?;
+        self.owned_store(principal, input.store_id)
+            .await
+            .map_err(|_| invalid("store_id", "no such store of yours"))?;
+        self.check_references(&input).await?;
+        let id = Uuid::now_v7();
+        let mut tx = self.db.begin().await?;
+        repo::insert_product(&mut tx, id, &input, Utc::now()).await?;
+        self.commit_write(tx).await?;
+        self.use_images(id, &input.images).await?;
+        self.product_for(Some(principal), id).await
+    }
+
+    /// A product: active ones for anyone, hidden ones for their store's owner and admins.
+    pub async fn product_for(
+        &self,
+        principal: Option<&Principal>,
+        id: Uuid,
+    ) -> Result<Product, CatalogError> {
+        let product = repo::product(&self.db, id)
+            .await?
+            .ok_or(CatalogError::NotFound("no such product"))?;
+        if product.is_active {
+            return Ok(product);
+        }
+        match principal {
+            Some(p) if self.owned_store(p, product.store_id).await.is_ok() => Ok(product),
+            _ => Err(CatalogError::NotFound("no such product")),
+        }
+    }
+
+    async fn editable(&self, principal: &Principal, id: Uuid) -> Result<Product, CatalogError> {
+        let product = repo::product(&self.db, id)
+            .await?
+            .ok_or(CatalogError::NotFound("no such product"))?;
+        match self.owned_store(principal, product.store_id).await {
+            Ok(_) => Ok(product),
+            // Someone else's active product is visible, just not theirs to change.
+            Err(_) if product.is_active => Err(CatalogError::Forbidden(
+                "only the store's owner may change this product",
+            )),
+            Err(_) => Err(CatalogError::NotFound("no such product")),
+        }
+    }
+
+    pub async fn replace_product(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        input: ProductInput,
+    ) -> Result<Product, CatalogError> {
+        let current = self.editable(principal, id).await?;
+        if input.store_id != current.store_id {
+            return Err(invalid(
+                "store_id",
+                "a product cannot move to another store",
+            ));
+        }
+        self.save_product(principal, current, input).await
+    }
+
+    pub async fn patch_product(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        patch: ProductPatch,
+    ) -> Result<Product, CatalogError> {
+        let current = self.editable(principal, id).await?;
+        let input = ProductInput::from_product(&current).apply(patch);
+        self.save_product(principal, current, input).await
+    }
+
+    async fn save_product(
+        &self,
+        principal: &Principal,
+        current: Product,
+        input: ProductInput,
+    ) -> Result<Product, CatalogError> {
+        let input = input.validate().map_err(CatalogError::Validation)?;
+        self.check_references(&input).await?;
+        let mut tx = self.db.begin().await?;
+        repo::update_product(&mut tx, current.id, &input, Utc::now()).await?;
+        let threshold = input.low_stock_threshold;
+        if input.stock <= threshold && current.stock > threshold {
+            let event = StockLow {
+                product_id: current.id,
+                store_id: current.store_id,
+                sku: input.sku.clone(),
+                stock: input.stock,
+                threshold,
+            };
+            publish(
+                &mut tx,
+                Outgoing::new(STOCK_LOW, current.id.to_string(), &event),
+            )
+            .await?;
+        }
+        self.commit_write(tx).await?;
+        if input.images != current.images {
+            self.use_images(current.id, &input.images).await?;
+        }
+        self.product_for(Some(principal), current.id).await
+    }
+
+    pub async fn delete_product(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+    ) -> Result<(), CatalogError> {
+        self.editable(principal, id).await?;
+        let mut tx = self.db.begin().await?;
+        repo::delete_product(&mut tx, id).await?;
+        self.commit_write(tx).await?;
+        self.release_images(id).await
+    }
+
+    /// A page of products. Public listings (active products only) come from the cache.
+    pub async fn products(
+        &self,
+        principal: Option<&Principal>,
+        mut filter: ProductFilter,
+        page: u64,
+        limit: u64,
+    ) -> Result<Listing, CatalogError> {
+        // A store's owner (or an admin) listing that store sees its hidden products too.
+        if let (Some(p), Some(store)) = (principal, filter.store_id) {
+            filter.include_hidden = self.owned_store(p, store).await.is_ok();
+        }
+        let offset = (page - 1) * limit;
+        let cache = self.cache.as_ref().filter(|_| !filter.include_hidden);
+        let key = (filter, limit, offset);
+        if let Some(cache) = cache {
+            if let Some(hit) = cache.get(&key).await {
+                self.cache_lookups.with_label_values(&["hit"]).inc();
+                return Ok(hit);
+            }
+            self.cache_lookups.with_label_values(&["miss"]).inc();
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let listing = Arc::new(repo::products(&self.db, &key.0, limit, offset).await?);
+        if let Some(cache) = cache.filter(|_| self.generation.load(Ordering::SeqCst) == generation)
+        {
+            cache.insert(key, listing.clone()).await;
+        }
+        Ok(listing)
+    }
+}
