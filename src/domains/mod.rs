@@ -5,6 +5,7 @@ pub mod auth;
 pub mod catalog;
 pub mod files;
 pub mod locations;
+pub mod orders;
 
 use std::sync::Arc;
 
@@ -106,6 +107,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(files::openapi());
     #[cfg(feature = "catalog")]
     doc.merge(catalog::openapi());
+    #[cfg(feature = "orders")]
+    doc.merge(orders::openapi());
     doc
 }
 
@@ -140,13 +143,22 @@ pub fn mount(platform: &Platform) -> anyhow::Result<Mounted> {
     #[cfg(not(feature = "files"))]
     let files_api: Option<Arc<dyn files::contract::FilesApi>> = None;
     #[cfg(feature = "catalog")]
-    {
+    let inventory: Option<Arc<dyn catalog::contract::Inventory>> = {
         let catalog = catalog::mount(platform, authenticator.clone(), files_api.clone())?;
         mounted.api = mounted.api.merge(catalog.api);
         mounted.consumers.extend(catalog.consumers);
         mounted.tasks.extend(catalog.tasks);
+        Some(catalog.inventory)
+    };
+    #[cfg(not(feature = "catalog"))]
+    let inventory: Option<Arc<dyn catalog::contract::Inventory>> = None;
+    #[cfg(feature = "orders")]
+    {
+        let orders = orders::mount(platform, authenticator.clone(), inventory.clone())?;
+        mounted.api = mounted.api.merge(orders.api);
+        mounted.tasks.extend(orders.tasks);
     }
-    let _ = files_api;
+    let _ = (files_api, inventory);
     let _ = (platform, authenticator);
     Ok(mounted)
 }

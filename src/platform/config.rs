@@ -49,6 +49,7 @@ pub struct Settings {
     pub locations: LocationsSettings,
     pub files: FilesSettings,
     pub catalog: CatalogSettings,
+    pub orders: OrdersSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -239,6 +240,15 @@ pub struct NominatimSettings {
 pub struct CatalogSettings {
     pub cache_ttl_secs: u64,
     pub cache_check_ms: u64,
+}
+
+/// Checkout and payments; only the orders domain reads it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrdersSettings {
+    pub payment_timeout_secs: u64,
+    pub expiry_check_secs: u64,
+    pub webhook_secret: Secret,
 }
 
 /// Uploads; only the files domain reads it.
@@ -496,6 +506,12 @@ impl Settings {
             return Err(invalid(
                 "auth.rate_limit",
                 "expected per_second and burst of at least 1",
+            ));
+        }
+        if self.orders.payment_timeout_secs == 0 || self.orders.expiry_check_secs == 0 {
+            return Err(invalid(
+                "orders",
+                "expected payment_timeout_secs and expiry_check_secs of at least 1",
             ));
         }
         if self.catalog.cache_check_ms == 0 {

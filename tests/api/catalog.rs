@@ -9,13 +9,13 @@ use serde_json::{json, Value};
 use crate::helpers::{assert_problem, eventually, spawn_app, spawn_app_on, TestApp, TestDb};
 use crate::users::admin;
 
-struct Seller {
-    token: String,
-    store: String,
+pub struct Seller {
+    pub token: String,
+    pub store: String,
 }
 
 /// A registered user and the store made for them from `auth.user_registered`.
-async fn seller(app: &TestApp, email: &str) -> Seller {
+pub async fn seller(app: &TestApp, email: &str) -> Seller {
     let (user, tokens) = app.register(email).await;
     let token = tokens["access_token"].as_str().unwrap().to_string();
     let store = eventually("the user's store", Duration::from_secs(10), || async {
@@ -35,12 +35,12 @@ async fn seller(app: &TestApp, email: &str) -> Seller {
     Seller { token, store }
 }
 
-fn product(store: &str, sku: &str, price: i64, stock: i64) -> Value {
+pub fn product(store: &str, sku: &str, price: i64, stock: i64) -> Value {
     json!({"store_id": store, "name": format!("Product {sku}"), "description": "A fine thing", "sku": sku,
            "price": price, "currency": "eur", "stock": stock, "low_stock_threshold": 3})
 }
 
-async fn create(app: &TestApp, token: &str, body: &Value) -> Value {
+pub async fn create(app: &TestApp, token: &str, body: &Value) -> Value {
     let response = app.post_auth("/api/v1/products", token, body).await;
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
     response.json().await.unwrap()

@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod locations;
 mod mailer;
+mod orders;
 mod queue;
 mod rate_limit;
 mod schema;

@@ -6,6 +6,8 @@ pub mod contract;
 #[cfg(feature = "catalog")]
 mod http;
 #[cfg(feature = "catalog")]
+mod inventory;
+#[cfg(feature = "catalog")]
 mod jobs;
 #[cfg(feature = "catalog")]
 mod model;
@@ -36,6 +38,8 @@ mod mounting {
 
     pub struct MountedCatalog {
         pub api: OpenApiRouter,
+        /// Stock for checkout (the orders domain).
+        pub inventory: Arc<dyn crate::domains::catalog::contract::Inventory>,
         pub consumers: Vec<Arc<dyn Consumer>>,
         pub tasks: Vec<Task>,
     }
@@ -60,6 +64,7 @@ mod mounting {
         let every = Duration::from_millis(settings.cache_check_ms);
         let watcher = svc.clone();
         Ok(MountedCatalog {
+            inventory: svc.clone(),
             api: http::routes().with_state(CatalogState { svc, authenticator }),
             consumers: vec![Arc::new(StoreCreator {
                 db: platform.db.clone(),

@@ -547,3 +547,59 @@ pub async fn version(db: &Db) -> Result<i64, DbError> {
         .await?;
     Ok(v)
 }
+
+// ---- stock
+
+#[derive(sqlx::FromRow)]
+pub struct Taken {
+    pub store_id: Uuid,
+    pub name: String,
+    pub sku: String,
+    pub price: i64,
+    pub currency: String,
+    /// After the decrement.
+    pub stock: i64,
+    pub low_stock_threshold: i64,
+}
+
+/// Takes `quantity` of an active product if that much is in stock; `None` otherwise.
+pub async fn take_stock(tx: &mut Tx, id: Uuid, quantity: i64) -> Result<Option<Taken>, DbError> {
+    tx.fetch_optional(
+        Query::update()
+            .table(P::Table)
+            .value(P::Stock, Expr::col(P::Stock).sub(quantity))
+            .value(P::UpdatedAt, Utc::now())
+            .and_where(Expr::col(P::Id).eq(id))
+            .and_where(Expr::col(P::IsActive).eq(true))
+            .and_where(Expr::col(P::Stock).gte(quantity))
+            .returning(Query::returning().columns([
+                P::StoreId,
+                P::Name,
+                P::Sku,
+                P::Price,
+                P::Currency,
+                P::Stock,
+                P::LowStockThreshold,
+            ])),
+    )
+    .await
+}
+
+pub async fn give_back_stock(tx: &mut Tx, id: Uuid, quantity: i64) -> Result<(), DbError> {
+    tx.execute(
+        Query::update()
+            .table(P::Table)
+            .value(P::Stock, Expr::col(P::Stock).add(quantity))
+            .value(P::UpdatedAt, Utc::now())
+            .and_where(Expr::col(P::Id).eq(id)),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn product_in_tx(tx: &mut Tx, id: Uuid) -> Result<Option<Product>, DbError> {
+    let row: Option<ProductRow> = tx
+        .fetch_optional(select_product().and_where(Expr::col(P::Id).eq(id)))
+        .await?;
+    Ok(row.map(Product::from))
+}

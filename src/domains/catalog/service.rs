@@ -134,6 +134,10 @@ impl CatalogService {
 
     // ---- stores
 
+    pub async fn store_by_id(&self, id: Uuid) -> Result<Option<Store>, DbError> {
+        repo::store(&self.db, id).await
+    }
+
     async fn owned_store(&self, principal: &Principal, id: Uuid) -> Result<Store, CatalogError> {
         let store = repo::store(&self.db, id)
             .await?

@@ -1,0 +1,484 @@
+//! Checkout without overselling, idempotent placement, the status machine, expiry, payments.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::contract::{OrderPlaced, StatusChanged, ORDER_PLACED, STATUS_CHANGED};
+use super::model::{Actor, Address, AddressInput, Order, OrderItem, PlaceOrder, Status};
+use super::repo::{self, AddressFilter, NewOrder, OrderRow, Scope};
+use crate::domains::auth::contract::{Permission, Principal};
+use crate::domains::catalog::contract::{Inventory, ReserveError};
+use crate::platform::config::OrdersSettings;
+use crate::platform::db::{Db, DbError};
+use crate::platform::http::FieldError;
+use crate::platform::queue::{publish, Outgoing};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("not enough stock of {name}")]
+    OutOfStock { product_id: Uuid, name: String },
+    #[error("this Idempotency-Key was used with a different request")]
+    KeyReused,
+    #[error("cannot move from {} to {}", from.as_str(), to.as_str())]
+    InvalidTransition {
+        from: Status,
+        to: Status,
+        allowed: Vec<Status>,
+    },
+    #[error("invalid signature")]
+    BadSignature,
+    #[error("the payments webhook is not configured")]
+    WebhookOff,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> OrderError {
+    OrderError::Validation(vec![FieldError {
+        field: field.into(),
+        message: message.into(),
+    }])
+}
+
+impl From<ReserveError> for OrderError {
+    fn from(e: ReserveError) -> Self {
+        match e {
+            ReserveError::NoSuchProduct(id) => invalid("items", format!("no such product {id}")),
+            ReserveError::OutOfStock { product_id, name } => {
+                OrderError::OutOfStock { product_id, name }
+            }
+            ReserveError::Db(e) => OrderError::Db(e),
+        }
+    }
+}
+
+/// A placement: the order, and whether it is a replay of an earlier request.
+pub struct Placed {
+    pub order: Order,
+    pub replayed: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PaymentEvent {
+    pub event_id: String,
+    pub order_id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+pub struct OrdersService {
+    db: Db,
+    inventory: Arc<dyn Inventory>,
+    settings: OrdersSettings,
+}
+
+impl OrdersService {
+    pub fn new(db: Db, inventory: Arc<dyn Inventory>, settings: OrdersSettings) -> Self {
+        Self {
+            db,
+            inventory,
+            settings,
+        }
+    }
+
+    // ---- addresses
+
+    async fn own_address(&self, principal: &Principal, id: Uuid) -> Result<Address, OrderError> {
+        let address = repo::address(&self.db, id)
+            .await?
+            .ok_or(OrderError::NotFound("no such address"))?;
+        if !principal.owns_or_can(address.owner_id, Permission::ManageAnyResource) {
+            return Err(OrderError::NotFound("no such address"));
+        }
+        Ok(address)
+    }
+
+    pub async fn create_address(
+        &self,
+        principal: &Principal,
+        input: AddressInput,
+    ) -> Result<Address, OrderError> {
+        let input = input.validate().map_err(OrderError::Validation)?;
+        let id = Uuid::now_v7();
+        repo::insert_address(&self.db, id, principal.user_id, &input, Utc::now()).await?;
+        self.own_address(principal, id).await
+    }
+
+    pub async fn address(&self, principal: &Principal, id: Uuid) -> Result<Address, OrderError> {
+        self.own_address(principal, id).await
+    }
+
+    pub async fn update_address(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        input: AddressInput,
+    ) -> Result<Address, OrderError> {
+        self.own_address(principal, id).await?;
+        let input = input.validate().map_err(OrderError::Validation)?;
+        repo::update_address(&self.db, id, &input, Utc::now()).await?;
+        self.own_address(principal, id).await
+    }
+
+    pub async fn delete_address(&self, principal: &Principal, id: Uuid) -> Result<(), OrderError> {
+        self.own_address(principal, id).await?;
+        repo::delete_address(&self.db, id).await?;
+        Ok(())
+    }
+
+    pub async fn addresses(
+        &self,
+        principal: &Principal,
+        mut filter: AddressFilter,
+        page: u64,
+        limit: u64,
+    ) -> Result<(Vec<Address>, u64), OrderError> {
+        filter.owner = (!principal.can(Permission::ManageAnyResource)).then_some(principal.user_id);
+        Ok(repo::addresses(&self.db, &filter, limit, (page - 1) * limit).await?)
+    }
+
+    // ---- orders
+
+    async fn load(&self, row: OrderRow) -> Result<Order, OrderError> {
+        Ok(Order {
+            items: repo::items(&self.db, row.id).await?,
+            history: repo::history(&self.db, row.id).await?,
+            id: row.id,
+            buyer_id: row.buyer_id,
+            store_id: row.store_id,
+            status: Status::parse(&row.status).unwrap_or(Status::PendingPayment),
+            total: row.total,
+            currency: row.currency,
+            address: row.address.0,
+            note: row.note,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+
+    /// Places an order: stock, order, items and first history entry in one transaction.
+    /// With an idempotency key, the same request again returns the first order.
+    pub async fn place(
+        &self,
+        principal: &Principal,
+        key: Option<&str>,
+        request: PlaceOrder,
+    ) -> Result<Placed, OrderError> {
+        let hash = {
+            let body = serde_json::to_vec(&request).unwrap_or_default();
+            Sha256::digest(&body)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        if let Some(key) = key {
+            if let Some(existing) = repo::order_by_key(&self.db, principal.user_id, key).await? {
+                return self.replay(existing, &hash).await;
+            }
+        }
+        request.validate().map_err(OrderError::Validation)?;
+        let address = repo::address(&self.db, request.address_id)
+            .await?
+            .filter(|a| a.owner_id == principal.user_id)
+            .ok_or_else(|| invalid("address_id", "no such address of yours"))?;
+
+        let lines: Vec<(Uuid, i64)> = request
+            .items
+            .iter()
+            .map(|l| (l.product_id, l.quantity))
+            .collect();
+        let now = Utc::now();
+        let mut tx = self.db.begin().await?;
+        let reserved = self.inventory.reserve(&mut tx, &lines).await?;
+        let store_id = reserved[0].store_id;
+        if reserved.iter().any(|r| r.store_id != store_id) {
+            return Err(invalid("items", "all items must come from one store"));
+        }
+        let currency = reserved[0].currency.clone();
+        if reserved.iter().any(|r| r.currency != currency) {
+            return Err(invalid("items", "all items must be priced in one currency"));
+        }
+        let items: Vec<OrderItem> = reserved
+            .iter()
+            .map(|r| OrderItem {
+                product_id: r.product_id,
+                name: r.name.clone(),
+                sku: r.sku.clone(),
+                unit_price: r.unit_price,
+                quantity: r.quantity,
+            })
+            .collect();
+        let total = items.iter().map(|i| i.unit_price * i.quantity).sum();
+        let id = Uuid::now_v7();
+        let new = NewOrder {
+            id,
+            buyer_id: principal.user_id,
+            store_id,
+            address: &address,
+            total,
+            currency: &currency,
+            note: request
+                .note
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty()),
+            idempotency_key: key,
+            request_hash: &hash,
+            expires_at: now + chrono::Duration::seconds(self.settings.payment_timeout_secs as i64),
+        };
+        if let Err(e) = repo::insert_order(&mut tx, &new, &items, now).await {
+            drop(tx);
+            // The same key raced in from another request: answer as that one did.
+            if let (DbError::UniqueViolation { .. }, Some(key)) = (&e, key) {
+                if let Some(existing) = repo::order_by_key(&self.db, principal.user_id, key).await?
+                {
+                    return self.replay(existing, &hash).await;
+                }
+            }
+            return Err(e.into());
+        }
+        repo::record_history(
+            &mut tx,
+            id,
+            None,
+            Status::PendingPayment,
+            Some(principal.user_id),
+            None,
+            now,
+        )
+        .await?;
+        let event = OrderPlaced {
+            order_id: id,
+            buyer_id: principal.user_id,
+            store_id,
+            total,
+            currency,
+        };
+        publish(&mut tx, Outgoing::new(ORDER_PLACED, id.to_string(), &event)).await?;
+        tx.commit().await?;
+        let row = repo::order(&self.db, id)
+            .await?
+            .ok_or(OrderError::NotFound("no such order"))?;
+        Ok(Placed {
+            order: self.load(row).await?,
+            replayed: false,
+        })
+    }
+
+    async fn replay(&self, existing: OrderRow, hash: &str) -> Result<Placed, OrderError> {
+        if existing.request_hash != hash {
+            return Err(OrderError::KeyReused);
+        }
+        Ok(Placed {
+            order: self.load(existing).await?,
+            replayed: true,
+        })
+    }
+
+    async fn actor(&self, principal: &Principal, row: &OrderRow) -> Result<Actor, OrderError> {
+        if principal.can(Permission::ManageAnyResource) {
+            return Ok(Actor::Admin);
+        }
+        if self.inventory.store_owner(row.store_id).await? == Some(principal.user_id) {
+            return Ok(Actor::StoreOwner);
+        }
+        if row.buyer_id == principal.user_id {
+            return Ok(Actor::Buyer);
+        }
+        Err(OrderError::NotFound("no such order"))
+    }
+
+    pub async fn order(&self, principal: &Principal, id: Uuid) -> Result<Order, OrderError> {
+        let row = repo::order(&self.db, id)
+            .await?
+            .ok_or(OrderError::NotFound("no such order"))?;
+        self.actor(principal, &row).await?;
+        self.load(row).await
+    }
+
+    /// The caller's orders; a store's orders for its owner (`store_id`); all for admins.
+    pub async fn orders(
+        &self,
+        principal: &Principal,
+        store: Option<Uuid>,
+        status: Option<Status>,
+        page: u64,
+        limit: u64,
+    ) -> Result<(Vec<Order>, u64), OrderError> {
+        let scope = match store {
+            Some(store) => {
+                let owner = self.inventory.store_owner(store).await?;
+                if owner != Some(principal.user_id) && !principal.can(Permission::ManageAnyResource)
+                {
+                    return Err(OrderError::NotFound("no such store of yours"));
+                }
+                Scope::Store(store)
+            }
+            None if principal.can(Permission::ManageAnyResource) => Scope::All,
+            None => Scope::Buyer(principal.user_id),
+        };
+        let (rows, total) =
+            repo::orders(&self.db, scope, status, limit, (page - 1) * limit).await?;
+        let mut orders = Vec::with_capacity(rows.len());
+        for row in rows {
+            orders.push(self.load(row).await?);
+        }
+        Ok((orders, total))
+    }
+
+    /// Moves an order one step; cancel and expire give the stock back, in the same transaction.
+    async fn transition(
+        &self,
+        id: Uuid,
+        to: Status,
+        actor: Actor,
+        actor_id: Option<Uuid>,
+        reason: Option<&str>,
+    ) -> Result<Order, OrderError> {
+        let now = Utc::now();
+        let mut tx = self.db.begin().await?;
+        let row = repo::order_tx(&mut tx, id)
+            .await?
+            .ok_or(OrderError::NotFound("no such order"))?;
+        let from = Status::parse(&row.status).unwrap_or(Status::PendingPayment);
+        if !from.allows(to, actor) {
+            let allowed = from
+                .next()
+                .iter()
+                .copied()
+                .filter(|s| from.allows(*s, actor))
+                .collect();
+            return Err(OrderError::InvalidTransition { from, to, allowed });
+        }
+        if !repo::set_status(&mut tx, id, from, to, now).await? {
+            return Err(OrderError::InvalidTransition {
+                from,
+                to,
+                allowed: Vec::new(),
+            });
+        }
+        if to.returns_stock() {
+            let lines = repo::item_quantities(&mut tx, id).await?;
+            self.inventory.release(&mut tx, &lines).await?;
+        }
+        repo::record_history(&mut tx, id, Some(from), to, actor_id, reason, now).await?;
+        let event = StatusChanged {
+            order_id: id,
+            buyer_id: row.buyer_id,
+            store_id: row.store_id,
+            from: from.as_str().into(),
+            to: to.as_str().into(),
+            actor_id,
+        };
+        publish(
+            &mut tx,
+            Outgoing::new(STATUS_CHANGED, id.to_string(), &event),
+        )
+        .await?;
+        tx.commit().await?;
+        let row = repo::order(&self.db, id)
+            .await?
+            .ok_or(OrderError::NotFound("no such order"))?;
+        self.load(row).await
+    }
+
+    pub async fn change_status(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        to: Status,
+        reason: Option<&str>,
+    ) -> Result<Order, OrderError> {
+        let row = repo::order(&self.db, id)
+            .await?
+            .ok_or(OrderError::NotFound("no such order"))?;
+        let actor = self.actor(principal, &row).await?;
+        self.transition(id, to, actor, Some(principal.user_id), reason)
+            .await
+    }
+
+    /// Expires unpaid orders past their time; returns how many.
+    pub async fn expire_due(&self, now: DateTime<Utc>) -> Result<usize, OrderError> {
+        let mut expired = 0;
+        for id in repo::due_for_expiry(&self.db, now, 100).await? {
+            match self
+                .transition(
+                    id,
+                    Status::Expired,
+                    Actor::System,
+                    None,
+                    Some("not paid in time"),
+                )
+                .await
+            {
+                Ok(_) => expired += 1,
+                // Paid or cancelled meanwhile.
+                Err(OrderError::InvalidTransition { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Applies a signed payment event once; replays are acknowledged and ignored.
+    pub async fn payment_webhook(
+        &self,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<bool, OrderError> {
+        let secret = self.settings.webhook_secret.expose();
+        if secret.is_empty() {
+            return Err(OrderError::WebhookOff);
+        }
+        let hex = signature
+            .and_then(|s| s.trim().strip_prefix("sha256="))
+            .ok_or(OrderError::BadSignature)?;
+        let expected = (0..hex.len())
+            .step_by(2)
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|b| u8::from_str_radix(b, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .ok_or(OrderError::BadSignature)?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+            .map_err(|_| OrderError::BadSignature)?;
+        mac.update(body);
+        mac.verify_slice(&expected)
+            .map_err(|_| OrderError::BadSignature)?;
+
+        let event: PaymentEvent = serde_json::from_slice(body)
+            .map_err(|e| invalid("body", format!("not a payment event: {e}")))?;
+        if event.kind != "payment.succeeded" {
+            return Ok(false);
+        }
+        let mut tx = self.db.begin().await?;
+        let first =
+            repo::first_payment_event(&mut tx, &event.event_id, event.order_id, Utc::now()).await?;
+        tx.commit().await?;
+        if !first {
+            return Ok(false);
+        }
+        self.transition(
+            event.order_id,
+            Status::Paid,
+            Actor::System,
+            None,
+            Some(&format!("payment {}", event.event_id)),
+        )
+        .await?;
+        Ok(true)
+    }
+}
