@@ -513,3 +513,55 @@ async fn low_stock_is_published_when_stock_falls_to_the_threshold() {
     assert_eq!(rows[0].0 .0["stock"], 3);
     assert_eq!(rows[0].0 .0["sku"], "mug");
 }
+
+#[tokio::test]
+async fn a_product_can_come_with_its_image_in_one_multipart_request() {
+    use reqwest::multipart::{Form, Part};
+    let app = spawn_app().await;
+    let ada = seller(&app, "ada@example.com").await;
+    const PNG: &[u8] = &[
+        0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R',
+    ];
+    let send = |product: Option<Value>, image: Option<(&'static [u8], &'static str)>| {
+        let mut form = Form::new();
+        if let Some(product) = product {
+            form = form.text("product", product.to_string());
+        }
+        if let Some((bytes, name)) = image {
+            form = form.part("image", Part::bytes(bytes).file_name(name));
+        }
+        let request = app
+            .client
+            .post(app.url("/api/v1/products"))
+            .bearer_auth(&ada.token)
+            .multipart(form);
+        async move { request.send().await.unwrap() }
+    };
+
+    let created = send(
+        Some(product(&ada.store, "photo", 500, 3)),
+        Some((PNG, "front.png")),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["images"].as_array().unwrap().len(), 1);
+
+    let spoofed = send(
+        Some(product(&ada.store, "evil", 500, 3)),
+        Some((b"#!/bin/sh\necho owned\n", "cat.png")),
+    )
+    .await;
+    assert_problem(spoofed, 415).await;
+    assert_problem(send(None, Some((PNG, "a.png"))).await, 422).await;
+    let refused_product = send(Some(product(&ada.store, "", 500, 3)), Some((PNG, "b.png"))).await;
+    assert_problem(refused_product, 422).await;
+    assert_eq!(
+        skus(&app, &format!("store_id={}", ada.store)).await,
+        vec!["photo"]
+    );
+    let uploads = std::fs::read_dir(app.data_dir.join("uploads"))
+        .unwrap()
+        .count();
+    assert_eq!(uploads, 1, "refused products store no image");
+}

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, Multipart, Request, State};
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -15,7 +15,7 @@ use super::model::{
     Category, CategoryInput, Product, ProductInput, ProductPatch, Store, StoreInput,
 };
 use super::repo::{ProductFilter, SortBy};
-use super::service::{CatalogError, CatalogService};
+use super::service::{CatalogError, CatalogService, Upload};
 use crate::domains::auth::contract::{
     permissions::ManageAnyResource, Authenticated, Authenticator, MaybeAuthenticated,
     RequirePermission,
@@ -45,17 +45,33 @@ impl From<CatalogError> for ApiError {
             CatalogError::Conflict(why) => ApiError::conflict(why),
             CatalogError::Db(e) => e.into(),
             CatalogError::Files(e) => ApiError::internal(e),
+            CatalogError::ImageTooLarge(why) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                why,
+            ),
+            CatalogError::ImageRefused(why) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported file type",
+                why,
+            ),
         }
     }
 }
 
-pub fn routes() -> OpenApiRouter<CatalogState> {
+/// `upload_limit` bounds product creation (it may carry an image); the rest keeps the global limit.
+pub fn routes(upload_limit: usize) -> OpenApiRouter<CatalogState> {
+    let create = OpenApiRouter::new()
+        .routes(routes!(create_product, list_products))
+        .layer(DefaultBodyLimit::max(upload_limit));
     OpenApiRouter::new()
         .routes(routes!(create_store, list_stores))
         .routes(routes!(get_store, update_store, delete_store))
         .routes(routes!(create_category, list_categories))
         .routes(routes!(get_category, update_category, delete_category))
-        .routes(routes!(create_product, list_products))
+        .merge(create)
         .routes(routes!(
             get_product,
             replace_product,
@@ -200,18 +216,100 @@ async fn delete_category(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Create a product in one of the caller's stores. Images are file ids from `POST /files`.
-#[utoipa::path(post, path = "/products", tag = TAG, security(("bearer" = [])), request_body = ProductInput,
-    responses((status = 201, body = Product), (status = 409, description = "SKU taken in this store", body = Problem), (status = 422, body = Problem)))]
+/// `multipart/form-data` form of `POST /products`: the product and its first image at once.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ProductForm {
+    /// The product, as the JSON body would give it.
+    product: ProductInput,
+    /// An image file, checked as `POST /files` checks uploads; added to `images`.
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+}
+
+/// Create a product in one of the caller's stores: JSON (images are file ids from
+/// `POST /files`), or a multipart form with a `product` part (that JSON) and an `image` file.
+#[utoipa::path(post, path = "/products", tag = TAG, security(("bearer" = [])),
+    request_body(content((ProductInput = "application/json"), (ProductForm = "multipart/form-data"))),
+    responses(
+        (status = 201, body = Product),
+        (status = 409, description = "SKU taken in this store", body = Problem),
+        (status = 413, description = "Image too large", body = Problem),
+        (status = 415, description = "Image type not accepted", body = Problem),
+        (status = 422, body = Problem),
+    ))]
 async fn create_product(
     State(state): State<CatalogState>,
     Authenticated(principal): Authenticated,
-    Json(input): Json<ProductInput>,
+    request: Request,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(state.svc.create_product(&principal, input).await?),
-    ))
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    let product = if multipart {
+        let form = Multipart::from_request(request, &())
+            .await
+            .map_err(|e| ApiError::new(e.status(), "bad-request", "Bad request", e.body_text()))?;
+        let (input, image) = read_product_form(form).await?;
+        state
+            .svc
+            .create_product_with_image(&principal, input, image)
+            .await?
+    } else {
+        let Json(input) = Json::<ProductInput>::from_request(request, &()).await?;
+        state.svc.create_product(&principal, input).await?
+    };
+    Ok((StatusCode::CREATED, Json(product)))
+}
+
+/// The `product` JSON part and the optional `image` part of a multipart product.
+async fn read_product_form(
+    mut form: Multipart,
+) -> Result<(ProductInput, Option<Upload>), ApiError> {
+    let malformed = |e: axum::extract::multipart::MultipartError| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE),
+        status => ApiError::new(
+            status,
+            "bad-request",
+            "Malformed multipart body",
+            e.body_text(),
+        ),
+    };
+    let (mut input, mut image) = (None, None);
+    while let Some(field) = form.next_field().await.map_err(malformed)? {
+        match field.name() {
+            Some("product") => {
+                let text = field.text().await.map_err(malformed)?;
+                let parsed: ProductInput = serde_json::from_str(&text).map_err(|e| {
+                    ApiError::validation(vec![FieldError {
+                        field: "product".into(),
+                        message: e.to_string(),
+                    }])
+                })?;
+                input = Some(parsed);
+            }
+            Some("image") => {
+                let filename = field.file_name().map(str::to_string);
+                let declared = field.content_type().map(str::to_string);
+                let bytes = field.bytes().await.map_err(malformed)?.to_vec();
+                image = Some(Upload {
+                    filename,
+                    declared,
+                    bytes,
+                });
+            }
+            _ => {}
+        }
+    }
+    let input = input.ok_or_else(|| {
+        ApiError::validation(vec![FieldError {
+            field: "product".into(),
+            message: "the form needs a `product` part".into(),
+        }])
+    })?;
+    Ok((input, image))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

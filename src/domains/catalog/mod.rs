@@ -65,7 +65,8 @@ mod mounting {
         let watcher = svc.clone();
         Ok(MountedCatalog {
             inventory: svc.clone(),
-            api: http::routes().with_state(CatalogState { svc, authenticator }),
+            api: http::routes(upload_limit(platform))
+                .with_state(CatalogState { svc, authenticator }),
             consumers: vec![Arc::new(StoreCreator {
                 db: platform.db.clone(),
             })],
@@ -75,9 +76,14 @@ mod mounting {
         })
     }
 
+    /// Room for an image of up to `files.max_bytes` and the rest of the form.
+    fn upload_limit(platform: &Platform) -> usize {
+        platform.settings.files.max_bytes + 256 * 1024
+    }
+
     pub fn openapi() -> utoipa::openapi::OpenApi {
         OpenApiRouter::<CatalogState>::new()
-            .nest(API_PREFIX, http::routes())
+            .nest(API_PREFIX, http::routes(0))
             .into_openapi()
     }
 }

@@ -17,7 +17,7 @@ use super::model::{
 };
 use super::repo::{self, ProductFilter};
 use crate::domains::auth::contract::{Permission, Principal};
-use crate::domains::files::contract::FilesApi;
+use crate::domains::files::contract::{FilesApi, FilesError};
 use crate::platform::config::CatalogSettings;
 use crate::platform::db::{Db, DbError, Tx};
 use crate::platform::http::FieldError;
@@ -37,6 +37,17 @@ pub enum CatalogError {
     Db(DbError),
     #[error("files are unavailable: {0}")]
     Files(String),
+    #[error("{0}")]
+    ImageTooLarge(String),
+    #[error("{0}")]
+    ImageRefused(String),
+}
+
+/// An image sent with a multipart product.
+pub struct Upload {
+    pub filename: Option<String>,
+    pub declared: Option<String>,
+    pub bytes: Vec<u8>,
 }
 
 impl From<DbError> for CatalogError {
@@ -385,6 +396,49 @@ impl CatalogService {
         self.commit_write(tx).await?;
         self.use_images(id, &input.images).await?;
         self.product_for(Some(principal), id).await
+    }
+
+    /// Creates a product with an image sent alongside: the product is checked first, so a
+    /// refused product stores no image.
+    pub async fn create_product_with_image(
+        &self,
+        principal: &Principal,
+        input: ProductInput,
+        image: Option<Upload>,
+    ) -> Result<Product, CatalogError> {
+        let Some(image) = image else {
+            return self.create_product(principal, input).await;
+        };
+        let mut input = input.validate().map_err(CatalogError::Validation)?;
+        self.owned_store(principal, input.store_id)
+            .await
+            .map_err(|_| invalid("store_id", "no such store of yours"))?;
+        let files = self
+            .files
+            .as_ref()
+            .ok_or_else(|| invalid("image", "images need the files domain"))?;
+        let stored = files
+            .upload(
+                principal.user_id,
+                image.filename.as_deref(),
+                image.declared.as_deref(),
+                image.bytes,
+            )
+            .await
+            .map_err(|e| match e {
+                FilesError::TooLarge(why) => CatalogError::ImageTooLarge(why),
+                FilesError::Unsupported(why) => CatalogError::ImageRefused(why),
+                FilesError::Invalid(why) => invalid("image", why),
+                other => CatalogError::Files(other.to_string()),
+            })?;
+        if !stored.content_type.starts_with("image/") {
+            return Err(CatalogError::ImageRefused(format!(
+                "{} is not an image",
+                stored.content_type
+            )));
+        }
+        input.images.insert(0, stored.id);
+        self.create_product(principal, input).await
     }
 
     /// A product: active ones for anyone, hidden ones for their store's owner and admins.

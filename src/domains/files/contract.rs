@@ -28,6 +28,13 @@ pub struct FileInfo {
 pub enum FilesError {
     #[error("no such file: {0}")]
     NotFound(Uuid),
+    #[error("{0}")]
+    TooLarge(String),
+    /// Not an accepted type, or not the type it claims to be.
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Invalid(String),
     #[error("files are unavailable: {0}")]
     Unavailable(String),
 }
@@ -35,6 +42,14 @@ pub enum FilesError {
 #[async_trait]
 pub trait FilesApi: Send + Sync + 'static {
     async fn get(&self, id: Uuid) -> Result<Option<FileInfo>, FilesError>;
+    /// Stores an upload for `owner`, checked as `POST /files` checks it.
+    async fn upload(
+        &self,
+        owner: Uuid,
+        filename: Option<&str>,
+        declared_type: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Result<FileInfo, FilesError>;
     /// Records that `holder` (e.g. `product:<id>`) uses exactly `files` from now on.
     async fn set_usage(&self, holder: &str, files: &[Uuid]) -> Result<(), FilesError>;
 }

@@ -123,7 +123,7 @@ async fn upload(
         let info = state
             .svc
             .upload(
-                &principal,
+                principal.user_id,
                 filename.as_deref(),
                 declared.as_deref(),
                 bytes.to_vec(),

@@ -80,7 +80,7 @@ impl FilesService {
 
     pub async fn upload(
         &self,
-        owner: &Principal,
+        owner: Uuid,
         filename: Option<&str>,
         declared: Option<&str>,
         bytes: Vec<u8>,
@@ -114,7 +114,7 @@ impl FilesService {
         let id = Uuid::now_v7();
         let row = FileRow {
             id,
-            owner_id: owner.user_id,
+            owner_id: owner,
             stored_name: format!("{}.{}", id.simple(), detect::extension(detected)),
             original_name: if original.is_empty() {
                 "upload".into()
@@ -181,6 +181,25 @@ impl FilesApi for FilesService {
             .await
             .map_err(|e| FilesError::Unavailable(e.to_string()))?;
         Ok(row.as_ref().map(info))
+    }
+
+    async fn upload(
+        &self,
+        owner: Uuid,
+        filename: Option<&str>,
+        declared_type: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Result<FileInfo, FilesError> {
+        FilesService::upload(self, owner, filename, declared_type, bytes)
+            .await
+            .map_err(|e| match e {
+                UploadError::TooLarge { .. } => FilesError::TooLarge(e.to_string()),
+                UploadError::UnknownType
+                | UploadError::NotAllowed(_)
+                | UploadError::Spoofed { .. } => FilesError::Unsupported(e.to_string()),
+                UploadError::Empty => FilesError::Invalid(e.to_string()),
+                other => FilesError::Unavailable(other.to_string()),
+            })
     }
 
     async fn set_usage(&self, holder: &str, files: &[Uuid]) -> Result<(), FilesError> {
