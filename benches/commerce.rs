@@ -1,0 +1,188 @@
+//! The cached product listing against `/health` on the same run, and checkout throughput with
+//! 10 hot products.
+//!
+//!     cargo bench --bench commerce
+//!     BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench commerce
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agora::{Application, Settings};
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor, PgConnection};
+
+const REQUESTS: usize = 5_000;
+const CONCURRENCY: usize = 32;
+const ORDER_RUN: Duration = Duration::from_secs(5);
+const ORDER_CONCURRENCY: usize = 16;
+
+/// (requests/s, p50 ms, p99 ms) for `REQUESTS` GETs of `url` at `CONCURRENCY`.
+async fn load(client: &reqwest::Client, url: &str) -> (f64, f64, f64) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (client, url, next) = (client.clone(), url.to_string(), next.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while next.fetch_add(1, Ordering::Relaxed) < REQUESTS {
+                    let t = Instant::now();
+                    let r = client.get(&url).send().await.unwrap();
+                    assert_eq!(r.status(), 200);
+                    r.bytes().await.unwrap();
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for w in workers {
+        latencies.extend(w.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let p = |q: f64| {
+        latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64()
+            * 1000.0
+    };
+    (REQUESTS as f64 / elapsed, p(0.5), p(0.99))
+}
+
+async fn post(client: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
+    let mut request = client.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+    response.json().await.unwrap()
+}
+
+async fn run(label: &str, url: String, data_dir: &Path) {
+    let mut settings = Settings::load_from(Path::new("/nonexistent"), std::iter::empty()).unwrap();
+    settings.data_dir = data_dir.to_path_buf();
+    settings.database.url = url;
+    settings.server.port = 0;
+    settings.server.rate_limit.enabled = false;
+    settings.auth.rate_limit.enabled = false;
+    let app = Application::builder(settings).build().await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let shutdown = app.shutdown_token();
+    let server = tokio::spawn(app.run());
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    let register = |email: &str| {
+        post(
+            &client,
+            format!("{base}/api/v1/auth/register"),
+            None,
+            json!({"email": email, "password": "correct horse battery staple", "name": "Bench"}),
+        )
+    };
+    let seller = register("seller@example.com").await;
+    let seller_token = seller["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let store = loop {
+        let stores: Value = client
+            .get(format!("{base}/api/v1/stores"))
+            .bearer_auth(&seller_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(id) = stores["data"][0]["id"].as_str() {
+            break id.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut products = Vec::new();
+    for i in 0..10 {
+        let body = json!({"store_id": store, "name": format!("Hot product {i}"), "sku": format!("hot-{i}"),
+                          "price": 1000 + i, "currency": "EUR", "stock": 1_000_000});
+        products.push(
+            post(
+                &client,
+                format!("{base}/api/v1/products"),
+                Some(&seller_token),
+                body,
+            )
+            .await["id"]
+                .clone(),
+        );
+    }
+
+    let (health_rps, health_p50, health_p99) = load(&client, &format!("{base}/health")).await;
+    let (list_rps, list_p50, list_p99) = load(
+        &client,
+        &format!("{base}/api/v1/products?limit=20&sort=price"),
+    )
+    .await;
+    println!("{label}: GET /health {health_rps:.0} req/s (p50 {health_p50:.2} ms, p99 {health_p99:.2} ms); \
+              GET /products (cached page of 10) {list_rps:.0} req/s (p50 {list_p50:.2} ms, p99 {list_p99:.2} ms)");
+
+    let buyer = register("buyer@example.com").await;
+    let buyer_token = buyer["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let address = post(&client, format!("{base}/api/v1/addresses"), Some(&buyer_token),
+        json!({"label": "Home", "recipient": "B", "street": "1 Road", "city": "Town", "postal_code": "1000", "country": "NL"})).await;
+    let placed = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..ORDER_CONCURRENCY)
+        .map(|w| {
+            let (client, base, token, placed) = (client.clone(), base.clone(), buyer_token.clone(), placed.clone());
+            let (address, products) = (address["id"].clone(), products.clone());
+            tokio::spawn(async move {
+                let mut n = w;
+                while started.elapsed() < ORDER_RUN {
+                    let body = json!({"address_id": address, "items": [{"product_id": products[n % 10], "quantity": 1}]});
+                    let r = client.post(format!("{base}/api/v1/orders")).bearer_auth(&token).json(&body).send().await.unwrap();
+                    assert_eq!(r.status(), 201);
+                    placed.fetch_add(1, Ordering::Relaxed);
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let orders = placed.load(Ordering::Relaxed);
+    println!("{label}: {:.0} orders/s over 10 hot products at concurrency {ORDER_CONCURRENCY} ({orders} orders)",
+        orders as f64 / started.elapsed().as_secs_f64());
+
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+    run("sqlite", sqlite, &dir.path().join("sqlite")).await;
+    if let Ok(admin) = std::env::var("BENCH_POSTGRES_URL") {
+        let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin).await.unwrap();
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        let mut url = reqwest::Url::parse(&admin).unwrap();
+        url.set_path(&format!("/{name}"));
+        run("postgres", url.to_string(), &dir.path().join("postgres")).await;
+        conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+            .await
+            .unwrap();
+    }
+}
