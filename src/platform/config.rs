@@ -418,10 +418,11 @@ impl Settings {
             }
         }
         let q = &self.queue;
-        if q.backend == QueueBackend::Kafka && !cfg!(feature = "kafka") {
+        // The Kafka adapter is not part of this version; refuse rather than fall back silently.
+        if q.backend == QueueBackend::Kafka {
             return Err(invalid(
                 "queue.backend",
-                "`kafka` needs a build with the `kafka` feature; use `database`",
+                "`kafka` is not available in this version; use `database`",
             ));
         }
         if q.poll_interval_ms == 0 {
