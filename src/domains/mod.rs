@@ -5,6 +5,7 @@ pub mod auth;
 pub mod catalog;
 pub mod files;
 pub mod locations;
+pub mod mail;
 pub mod orders;
 
 use std::sync::Arc;
@@ -109,6 +110,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(catalog::openapi());
     #[cfg(feature = "orders")]
     doc.merge(orders::openapi());
+    #[cfg(feature = "mail")]
+    doc.merge(mail::openapi());
     doc
 }
 
@@ -157,6 +160,12 @@ pub fn mount(platform: &Platform) -> anyhow::Result<Mounted> {
         let orders = orders::mount(platform, authenticator.clone(), inventory.clone())?;
         mounted.api = mounted.api.merge(orders.api);
         mounted.tasks.extend(orders.tasks);
+    }
+    #[cfg(feature = "mail")]
+    {
+        let mail = mail::mount(platform, authenticator.clone())?;
+        mounted.api = mounted.api.merge(mail.api);
+        mounted.consumers.extend(mail.consumers);
     }
     let _ = (files_api, inventory);
     let _ = (platform, authenticator);

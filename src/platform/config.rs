@@ -50,6 +50,7 @@ pub struct Settings {
     pub files: FilesSettings,
     pub catalog: CatalogSettings,
     pub orders: OrdersSettings,
+    pub mail: MailSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -240,6 +241,13 @@ pub struct NominatimSettings {
 pub struct CatalogSettings {
     pub cache_ttl_secs: u64,
     pub cache_check_ms: u64,
+}
+
+/// The email system; only the mail domain reads it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    pub max_attempts: u32,
 }
 
 /// Checkout and payments; only the orders domain reads it.
@@ -508,6 +516,9 @@ impl Settings {
                 "auth.rate_limit",
                 "expected per_second and burst of at least 1",
             ));
+        }
+        if self.mail.max_attempts == 0 {
+            return Err(invalid("mail.max_attempts", "expected at least 1"));
         }
         if self.orders.payment_timeout_secs == 0 || self.orders.expiry_check_secs == 0 {
             return Err(invalid(

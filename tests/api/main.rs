@@ -9,6 +9,7 @@ mod files;
 mod health;
 mod helpers;
 mod locations;
+mod mail;
 mod mailer;
 mod orders;
 mod queue;

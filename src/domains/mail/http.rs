@@ -1,0 +1,216 @@
+//! Mail's routes under `/api/v1`.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::model::{Email, EmailStatus, SendRequest};
+use super::service::{Accepted, MailError, MailService, Stats, Suppression};
+use crate::domains::auth::contract::{
+    permissions::ManageUsers, Authenticated, Authenticator, RequirePermission,
+};
+use crate::platform::http::{ApiError, Json, Page, PageParams, Path, Problem, Query};
+
+const TAG: &str = "mail";
+
+#[derive(Clone)]
+pub struct MailState {
+    pub svc: Arc<MailService>,
+    pub authenticator: Arc<dyn Authenticator>,
+}
+
+impl FromRef<MailState> for Arc<dyn Authenticator> {
+    fn from_ref(state: &MailState) -> Self {
+        state.authenticator.clone()
+    }
+}
+
+impl From<MailError> for ApiError {
+    fn from(err: MailError) -> Self {
+        let message = err.to_string();
+        match err {
+            MailError::Validation(errors) => ApiError::validation(errors),
+            MailError::NotFound(what) => ApiError::not_found(what),
+            MailError::KeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                message,
+            ),
+            MailError::NotFailed => ApiError::conflict(message),
+            MailError::Db(e) => e.into(),
+        }
+    }
+}
+
+pub fn routes() -> OpenApiRouter<MailState> {
+    OpenApiRouter::new()
+        .routes(routes!(send))
+        .routes(routes!(list))
+        .routes(routes!(stats))
+        .routes(routes!(dead_letters))
+        .routes(routes!(get_one))
+        .routes(routes!(retry))
+        .routes(routes!(list_suppressions))
+        .routes(routes!(remove_suppression))
+}
+
+/// Queue an email. 202 with its id; delivery happens in the background. Send an
+/// `Idempotency-Key` to retry safely.
+#[utoipa::path(post, path = "/emails/send", tag = TAG, security(("bearer" = [])), request_body = SendRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 202, body = Accepted), (status = 422, description = "Invalid or suppressed addresses, per field", body = Problem)))]
+async fn send(
+    State(state): State<MailState>,
+    Authenticated(principal): Authenticated,
+    headers: HeaderMap,
+    Json(request): Json<SendRequest>,
+) -> Result<Response, ApiError> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| {
+                    ApiError::bad_request("Idempotency-Key must be 1 to 255 visible characters")
+                })?,
+        ),
+    };
+    let accepted = state.svc.send(&principal, key, request).await?;
+    let replayed = accepted.replayed;
+    let mut response = (StatusCode::ACCEPTED, Json(accepted)).into_response();
+    if replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            "true".parse().expect("static header"),
+        );
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EmailQuery {
+    pub status: Option<EmailStatus>,
+    /// Part of the subject or a recipient, any case.
+    pub q: Option<String>,
+    /// Administrators: one user's emails.
+    pub user_id: Option<Uuid>,
+}
+
+/// The caller's emails, newest first (administrators: everyone's, or `user_id`'s).
+#[utoipa::path(get, path = "/emails", tag = TAG, security(("bearer" = [])), params(PageParams, EmailQuery),
+    responses((status = 200, body = Page<Email>)))]
+async fn list(
+    State(state): State<MailState>,
+    Authenticated(principal): Authenticated,
+    Query(paging): Query<PageParams>,
+    Query(q): Query<EmailQuery>,
+) -> Result<Json<Page<Email>>, ApiError> {
+    let (page, limit) = paging.resolve()?;
+    let (items, total) = state
+        .svc
+        .list(&principal, q.user_id, q.status, q.q, page, limit)
+        .await?;
+    Ok(Json(Page::new(items, page, limit, total)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// Administrators: one user's statistics.
+    pub user_id: Option<Uuid>,
+}
+
+/// Counts by status, and for the last 24 h and 7 d: sent, failed, success rate, average and
+/// p95 delivery latency.
+#[utoipa::path(get, path = "/emails/stats", tag = TAG, security(("bearer" = [])), params(StatsQuery),
+    responses((status = 200, body = Stats)))]
+async fn stats(
+    State(state): State<MailState>,
+    Authenticated(principal): Authenticated,
+    Query(q): Query<StatsQuery>,
+) -> Result<Json<Stats>, ApiError> {
+    Ok(Json(state.svc.stats(&principal, q.user_id).await?))
+}
+
+/// Failed emails (the dead-letter list), newest first.
+#[utoipa::path(get, path = "/emails/dead-letters", tag = TAG, security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = Page<Email>)))]
+async fn dead_letters(
+    State(state): State<MailState>,
+    Authenticated(principal): Authenticated,
+    Query(paging): Query<PageParams>,
+) -> Result<Json<Page<Email>>, ApiError> {
+    let (page, limit) = paging.resolve()?;
+    let (items, total) = state
+        .svc
+        .list(
+            &principal,
+            None,
+            Some(EmailStatus::Failed),
+            None,
+            page,
+            limit,
+        )
+        .await?;
+    Ok(Json(Page::new(items, page, limit, total)))
+}
+
+/// One email with every delivery attempt (time, SMTP response, duration).
+#[utoipa::path(get, path = "/emails/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = Email), (status = 404, body = Problem)))]
+async fn get_one(
+    State(state): State<MailState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Email>, ApiError> {
+    Ok(Json(state.svc.get(&principal, id).await?))
+}
+
+/// Send a failed email again, with a fresh set of attempts (its owner or an administrator).
+#[utoipa::path(post, path = "/emails/{id}/retry", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 202, body = Accepted), (status = 404, body = Problem), (status = 409, description = "Not failed", body = Problem)))]
+async fn retry(
+    State(state): State<MailState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(state.svc.retry(&principal, id).await?),
+    ))
+}
+
+/// Addresses that hard-bounced and are refused as recipients (administrators).
+#[utoipa::path(get, path = "/email-suppressions", tag = TAG, security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = Page<Suppression>), (status = 403, body = Problem)))]
+async fn list_suppressions(
+    State(state): State<MailState>,
+    _: RequirePermission<ManageUsers>,
+    Query(paging): Query<PageParams>,
+) -> Result<Json<Page<Suppression>>, ApiError> {
+    let (page, limit) = paging.resolve()?;
+    let (items, total) = state.svc.suppressions(page, limit).await?;
+    Ok(Json(Page::new(items, page, limit, total)))
+}
+
+/// Accept an address again (administrators).
+#[utoipa::path(delete, path = "/email-suppressions/{address}", tag = TAG, security(("bearer" = [])), params(("address" = String, Path)),
+    responses((status = 204, description = "Removed"), (status = 404, body = Problem)))]
+async fn remove_suppression(
+    State(state): State<MailState>,
+    _: RequirePermission<ManageUsers>,
+    Path(address): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.svc.unsuppress(&address).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,211 @@
+//! Delivery: each `mail.send_requested` job sends its email through the Mailer port, records
+//! the attempt, and moves the email to `sent`, `retrying` (the queue retries with backoff) or
+//! `failed` (SMTP 5xx at once, or attempts exhausted). A 5xx to a single recipient suppresses it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+use super::contract::{SendRequested, SEND_REQUESTED};
+use super::model::{address_of, Attempt, EmailStatus};
+use super::repo;
+use crate::platform::db::{Db, DbError};
+use crate::platform::mailer::{MailError, Mailer, OutgoingEmail};
+use crate::platform::queue::{Consumer, HandlerError, Message};
+
+pub struct Delivery {
+    pub db: Db,
+    pub mailer: Arc<dyn Mailer>,
+    pub max_attempts: u32,
+    processed: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl Delivery {
+    pub fn new(
+        db: Db,
+        mailer: Arc<dyn Mailer>,
+        max_attempts: u32,
+        registry: &Registry,
+    ) -> anyhow::Result<Self> {
+        let processed = IntCounterVec::new(
+            Opts::new(
+                "emails_processed_total",
+                "Email delivery attempts by resulting status",
+            ),
+            &["status"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "email_processing_duration_seconds",
+                "Time one delivery attempt took",
+            ),
+            &["transport"],
+        )?;
+        registry.register(Box::new(processed.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        Ok(Self {
+            db,
+            mailer,
+            max_attempts,
+            processed,
+            duration,
+        })
+    }
+}
+
+fn retry(e: DbError) -> HandlerError {
+    HandlerError::Retry(e.to_string())
+}
+
+#[async_trait]
+impl Consumer for Delivery {
+    fn group(&self) -> &str {
+        "mail-delivery"
+    }
+
+    fn topics(&self) -> Vec<String> {
+        vec![SEND_REQUESTED.into()]
+    }
+
+    /// The queue keeps retrying while the email is `retrying`; the email decides when to stop.
+    fn max_attempts(&self) -> Option<u32> {
+        Some(self.max_attempts + 1)
+    }
+
+    async fn handle(&self, message: &Message) -> Result<(), HandlerError> {
+        let job: SendRequested = message.payload_as()?;
+        let Some(row) = repo::email(&self.db, job.email_id).await.map_err(retry)? else {
+            return Ok(());
+        };
+        let email = row.into_email();
+        // Sent or failed already (a redelivered job): nothing to do.
+        if matches!(email.status, EmailStatus::Sent | EmailStatus::Failed) {
+            return Ok(());
+        }
+        let attempt = email.attempts + 1;
+        let now = Utc::now();
+        let pending = [
+            EmailStatus::Queued,
+            EmailStatus::Retrying,
+            EmailStatus::Sending,
+        ];
+        repo::set_status(
+            &self.db,
+            email.id,
+            &pending,
+            EmailStatus::Sending,
+            None,
+            Some(attempt),
+            now,
+        )
+        .await
+        .map_err(retry)?;
+
+        let parse = |list: &[String]| {
+            list.iter()
+                .filter_map(|m| m.parse().ok())
+                .collect::<Vec<_>>()
+        };
+        let outgoing = OutgoingEmail {
+            message_id: email.message_id.clone(),
+            from: None,
+            to: parse(&email.recipients.to),
+            cc: parse(&email.recipients.cc),
+            bcc: parse(&email.recipients.bcc),
+            subject: email.subject.clone(),
+            text: email.text.clone(),
+            html: email.html.clone(),
+        };
+        let started = Instant::now();
+        let result = self.mailer.send(&outgoing).await;
+        let elapsed = started.elapsed();
+        self.duration
+            .with_label_values(&[self.mailer.transport()])
+            .observe(elapsed.as_secs_f64());
+        let (outcome, response) = match &result {
+            Ok(sent) => ("sent", sent.response.clone()),
+            Err(MailError::Transient(e)) => ("temporary_failure", e.clone()),
+            Err(e) => ("permanent_failure", e.to_string()),
+        };
+        let record = Attempt {
+            attempt,
+            started_at: now,
+            duration_ms: elapsed.as_millis() as i64,
+            outcome: outcome.into(),
+            response: response.clone(),
+        };
+        repo::record_attempt(&self.db, email.id, &record)
+            .await
+            .map_err(retry)?;
+
+        let done = Utc::now();
+        let sending = [EmailStatus::Sending];
+        match result {
+            Ok(_) => {
+                repo::set_status(
+                    &self.db,
+                    email.id,
+                    &sending,
+                    EmailStatus::Sent,
+                    None,
+                    None,
+                    done,
+                )
+                .await
+                .map_err(retry)?;
+                self.processed.with_label_values(&["sent"]).inc();
+                Ok(())
+            }
+            Err(MailError::Transient(e)) if (attempt as u32) < self.max_attempts => {
+                repo::set_status(
+                    &self.db,
+                    email.id,
+                    &sending,
+                    EmailStatus::Retrying,
+                    Some(&e),
+                    None,
+                    done,
+                )
+                .await
+                .map_err(retry)?;
+                self.processed.with_label_values(&["retrying"]).inc();
+                Err(HandlerError::Retry(e))
+            }
+            Err(e) => {
+                let permanent = !matches!(e, MailError::Transient(_));
+                let reason = if permanent {
+                    response
+                } else {
+                    format!("attempts exhausted: {response}")
+                };
+                repo::set_status(
+                    &self.db,
+                    email.id,
+                    &sending,
+                    EmailStatus::Failed,
+                    Some(&reason),
+                    None,
+                    done,
+                )
+                .await
+                .map_err(retry)?;
+                let recipients: Vec<String> = email
+                    .recipients
+                    .all()
+                    .filter_map(|m| address_of(m))
+                    .collect();
+                if permanent && recipients.len() == 1 {
+                    repo::suppress(&self.db, &recipients[0], &reason, done)
+                        .await
+                        .map_err(retry)?;
+                }
+                self.processed.with_label_values(&["failed"]).inc();
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The email system: send through the API, deliver in the background over the Mailer port with
+//! retries, dead letters and suppression, statistics.
+
+pub mod contract;
+
+#[cfg(feature = "mail")]
+mod http;
+#[cfg(feature = "mail")]
+mod jobs;
+#[cfg(feature = "mail")]
+mod model;
+#[cfg(feature = "mail")]
+mod repo;
+#[cfg(feature = "mail")]
+mod service;
+
+#[cfg(feature = "mail")]
+mod mounting {
+    use std::sync::Arc;
+
+    use utoipa_axum::router::OpenApiRouter;
+
+    use super::http::{self, MailState};
+    use super::jobs::Delivery;
+    use super::service::MailService;
+    use crate::app::Platform;
+    use crate::domains::auth::contract::Authenticator;
+    use crate::platform::http::API_PREFIX;
+    use crate::platform::queue::Consumer;
+
+    pub struct MountedMail {
+        pub api: OpenApiRouter,
+        pub consumers: Vec<Arc<dyn Consumer>>,
+    }
+
+    pub fn mount(
+        platform: &Platform,
+        authenticator: Option<Arc<dyn Authenticator>>,
+    ) -> anyhow::Result<MountedMail> {
+        let authenticator = authenticator.ok_or_else(|| {
+            anyhow::anyhow!(
+                "the mail domain needs the auth domain in the same build to check tokens"
+            )
+        })?;
+        let svc = Arc::new(MailService::new(platform.db.clone()));
+        let delivery = Delivery::new(
+            platform.db.clone(),
+            platform.mailer.clone(),
+            platform.settings.mail.max_attempts,
+            &platform.metrics.registry,
+        )?;
+        Ok(MountedMail {
+            api: http::routes().with_state(MailState { svc, authenticator }),
+            consumers: vec![Arc::new(delivery)],
+        })
+    }
+
+    pub fn openapi() -> utoipa::openapi::OpenApi {
+        OpenApiRouter::<MailState>::new()
+            .nest(API_PREFIX, http::routes())
+            .into_openapi()
+    }
+}
+
+#[cfg(feature = "mail")]
+pub use mounting::{mount, openapi, MountedMail};

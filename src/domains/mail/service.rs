@@ -1,0 +1,313 @@
+//! Sending: validated, suppression-checked, idempotent, stored as `queued` with its delivery
+//! job in one transaction; listing, statistics, dead letters and retries.
+
+use chrono::{Duration, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::contract::{SendRequested, SEND_REQUESTED};
+use super::model::{address_of, Email, EmailStatus, Recipients, SendRequest};
+use super::repo::{self, EmailFilter, NewEmail};
+use crate::domains::auth::contract::{Permission, Principal};
+use crate::platform::db::{Db, DbError};
+use crate::platform::http::FieldError;
+use crate::platform::queue::{publish, Outgoing};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("this Idempotency-Key was used with a different request")]
+    KeyReused,
+    #[error("only a failed email can be retried")]
+    NotFailed,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// What `POST /emails/send` answers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Accepted {
+    pub id: Uuid,
+    pub status: EmailStatus,
+    #[serde(skip)]
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Window {
+    pub sent: u64,
+    pub failed: u64,
+    /// sent / (sent + failed); absent when nothing finished.
+    pub success_rate: Option<f64>,
+    /// From acceptance to the SMTP server's acceptance, for sent emails.
+    pub avg_latency_ms: Option<f64>,
+    pub p95_latency_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Stats {
+    pub queued: u64,
+    pub sending: u64,
+    pub retrying: u64,
+    pub sent: u64,
+    pub failed: u64,
+    pub last_24h: Window,
+    pub last_7d: Window,
+}
+
+pub struct MailService {
+    db: Db,
+}
+
+impl MailService {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    pub async fn send(
+        &self,
+        principal: &Principal,
+        key: Option<&str>,
+        request: SendRequest,
+    ) -> Result<Accepted, MailError> {
+        let hash: String = Sha256::digest(serde_json::to_vec(&request).unwrap_or_default())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if let Some(key) = key {
+            if let Some(existing) = repo::email_by_key(&self.db, principal.user_id, key).await? {
+                if existing.request_hash != hash {
+                    return Err(MailError::KeyReused);
+                }
+                let email = existing.into_email();
+                return Ok(Accepted {
+                    id: email.id,
+                    status: email.status,
+                    replayed: true,
+                });
+            }
+        }
+        request.validate().map_err(MailError::Validation)?;
+        let recipients = Recipients {
+            to: request.to.clone(),
+            cc: request.cc.clone(),
+            bcc: request.bcc.clone(),
+        };
+        let addresses: Vec<String> = recipients.all().filter_map(|m| address_of(m)).collect();
+        let suppressed = repo::suppressed_among(&self.db, &addresses).await?;
+        if !suppressed.is_empty() {
+            let errors = [
+                ("to", &recipients.to),
+                ("cc", &recipients.cc),
+                ("bcc", &recipients.bcc),
+            ]
+            .into_iter()
+            .flat_map(|(name, list)| {
+                list.iter()
+                    .enumerate()
+                    .map(move |(i, m)| (format!("{name}.{i}"), m))
+            })
+            .filter(|(_, m)| address_of(m).is_some_and(|a| suppressed.contains(&a)))
+            .map(|(field, _)| FieldError {
+                field,
+                message: "is suppressed after a hard bounce".into(),
+            })
+            .collect();
+            return Err(MailError::Validation(errors));
+        }
+
+        let id = Uuid::now_v7();
+        let message_id = format!("<{id}@agora>");
+        let empty_to_none = |b: &Option<String>| {
+            b.as_deref()
+                .filter(|b| !b.trim().is_empty())
+                .map(str::to_string)
+        };
+        let (text, html) = (empty_to_none(&request.text), empty_to_none(&request.html));
+        let new = NewEmail {
+            id,
+            owner_id: principal.user_id,
+            recipients: &recipients,
+            subject: request.subject.trim(),
+            text: text.as_deref(),
+            html: html.as_deref(),
+            message_id: &message_id,
+            idempotency_key: key,
+            request_hash: &hash,
+        };
+        let mut tx = self.db.begin().await?;
+        if let Err(e) = repo::insert_email(&mut tx, &new, Utc::now()).await {
+            drop(tx);
+            if let (DbError::UniqueViolation { .. }, Some(key)) = (&e, key) {
+                if let Some(existing) = repo::email_by_key(&self.db, principal.user_id, key).await?
+                {
+                    let email = existing.into_email();
+                    return Ok(Accepted {
+                        id: email.id,
+                        status: email.status,
+                        replayed: true,
+                    });
+                }
+            }
+            return Err(e.into());
+        }
+        publish(
+            &mut tx,
+            Outgoing::new(
+                SEND_REQUESTED,
+                id.to_string(),
+                &SendRequested { email_id: id },
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Accepted {
+            id,
+            status: EmailStatus::Queued,
+            replayed: false,
+        })
+    }
+
+    fn scope(principal: &Principal, user: Option<Uuid>) -> Option<Uuid> {
+        if principal.can(Permission::ReadUsers) {
+            user
+        } else {
+            Some(principal.user_id)
+        }
+    }
+
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        user: Option<Uuid>,
+        status: Option<EmailStatus>,
+        q: Option<String>,
+        page: u64,
+        limit: u64,
+    ) -> Result<(Vec<Email>, u64), MailError> {
+        let filter = EmailFilter {
+            owner: Self::scope(principal, user),
+            status,
+            q,
+        };
+        Ok(repo::emails(&self.db, &filter, limit, (page - 1) * limit).await?)
+    }
+
+    pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Email, MailError> {
+        let mut email = repo::email(&self.db, id)
+            .await?
+            .ok_or(MailError::NotFound("no such email"))?
+            .into_email();
+        if !principal.owns_or_can(email.owner_id, Permission::ReadUsers) {
+            return Err(MailError::NotFound("no such email"));
+        }
+        email.delivery_attempts = repo::attempts(&self.db, id).await?;
+        Ok(email)
+    }
+
+    /// A failed email back in line with fresh attempts (its owner or an administrator).
+    pub async fn retry(&self, principal: &Principal, id: Uuid) -> Result<Accepted, MailError> {
+        let email = self.get(principal, id).await?;
+        let mut tx = self.db.begin().await?;
+        if !repo::requeue(&mut tx, email.id, Utc::now()).await? {
+            return Err(MailError::NotFailed);
+        }
+        publish(
+            &mut tx,
+            Outgoing::new(
+                SEND_REQUESTED,
+                id.to_string(),
+                &SendRequested { email_id: id },
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Accepted {
+            id,
+            status: EmailStatus::Queued,
+            replayed: false,
+        })
+    }
+
+    pub async fn stats(
+        &self,
+        principal: &Principal,
+        user: Option<Uuid>,
+    ) -> Result<Stats, MailError> {
+        let owner = Self::scope(principal, user);
+        let now = Utc::now();
+        let rows = repo::since(&self.db, owner, now - Duration::days(7)).await?;
+        let count =
+            |status: EmailStatus| rows.iter().filter(|r| r.0 == status.as_str()).count() as u64;
+        let window = |from: chrono::DateTime<Utc>| {
+            let recent: Vec<_> = rows.iter().filter(|r| r.1 >= from).collect();
+            let sent = recent.iter().filter(|r| r.0 == "sent").count() as u64;
+            let failed = recent.iter().filter(|r| r.0 == "failed").count() as u64;
+            let mut latencies: Vec<f64> = recent
+                .iter()
+                .filter_map(|r| r.2.map(|sent_at| (sent_at - r.1).num_milliseconds() as f64))
+                .collect();
+            latencies.sort_by(f64::total_cmp);
+            let avg = (!latencies.is_empty())
+                .then(|| latencies.iter().sum::<f64>() / latencies.len() as f64);
+            let p95 = (!latencies.is_empty()).then(|| {
+                latencies[((latencies.len() as f64 * 0.95).ceil() as usize).saturating_sub(1)]
+            });
+            Window {
+                sent,
+                failed,
+                success_rate: (sent + failed > 0).then(|| sent as f64 / (sent + failed) as f64),
+                avg_latency_ms: avg,
+                p95_latency_ms: p95,
+            }
+        };
+        Ok(Stats {
+            queued: count(EmailStatus::Queued),
+            sending: count(EmailStatus::Sending),
+            retrying: count(EmailStatus::Retrying),
+            sent: count(EmailStatus::Sent),
+            failed: count(EmailStatus::Failed),
+            last_24h: window(now - Duration::hours(24)),
+            last_7d: window(now - Duration::days(7)),
+        })
+    }
+
+    pub async fn suppressions(
+        &self,
+        page: u64,
+        limit: u64,
+    ) -> Result<(Vec<Suppression>, u64), MailError> {
+        let (rows, total) = repo::suppressions(&self.db, limit, (page - 1) * limit).await?;
+        Ok((
+            rows.into_iter()
+                .map(|(address, reason, created_at)| Suppression {
+                    address,
+                    reason,
+                    created_at,
+                })
+                .collect(),
+            total,
+        ))
+    }
+
+    pub async fn unsuppress(&self, address: &str) -> Result<(), MailError> {
+        if repo::unsuppress(&self.db, &address.trim().to_lowercase()).await? {
+            Ok(())
+        } else {
+            Err(MailError::NotFound("no such suppressed address"))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Suppression {
+    pub address: String,
+    /// The SMTP answer that suppressed it.
+    pub reason: String,
+    pub created_at: chrono::DateTime<Utc>,
+}

@@ -1,0 +1,379 @@
+//! Emails sent through the API and delivered to a real SMTP server (aiosmtpd) that, by the
+//! recipient's name, accepts, fails temporarily twice (`tempfail...`) or refuses (`reject...`).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, eventually, spawn_app_with, TestApp};
+use crate::users::admin;
+
+const SERVER: &str = r#"
+import os, sys, time, uuid
+from aiosmtpd.controller import Controller
+
+class Handler:
+    def __init__(self, maildir):
+        self.maildir, self.tempfails = maildir, {}
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split('@')[0]
+        if local.startswith('reject'):
+            return '550 5.1.1 mailbox unavailable'
+        if local.startswith('tempfail'):
+            seen = self.tempfails.get(address, 0)
+            self.tempfails[address] = seen + 1
+            if seen < 2:
+                return '451 4.3.0 try again later'
+        envelope.rcpt_tos.append(address)
+        return '250 OK'
+
+    async def handle_DATA(self, server, session, envelope):
+        path = os.path.join(self.maildir, uuid.uuid4().hex + '.eml')
+        with open(path, 'wb') as f:
+            f.write(envelope.original_content or envelope.content)
+        return '250 2.0.0 accepted'
+
+host, port, maildir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+os.makedirs(maildir, exist_ok=True)
+Controller(Handler(maildir), hostname=host, port=port).start()
+while True:
+    time.sleep(3600)
+"#;
+
+struct SmtpServer {
+    child: Child,
+    maildir: PathBuf,
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_smtp(dir: &Path, port: u16) -> SmtpServer {
+    let script = dir.join("smtp_server.py");
+    std::fs::write(&script, SERVER).unwrap();
+    let maildir = dir.join("received");
+    let child = Command::new("python3")
+        .arg(&script)
+        .args(["127.0.0.1", &port.to_string()])
+        .arg(&maildir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 with aiosmtpd");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the SMTP server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    SmtpServer { child, maildir }
+}
+
+impl SmtpServer {
+    /// Messages received with this Message-ID (account mails of the sender arrive here too).
+    fn received_with(&self, message_id: &str) -> Vec<String> {
+        self.received()
+            .into_iter()
+            .filter(|m| m.contains(&format!("Message-ID: {message_id}")))
+            .collect()
+    }
+
+    fn received(&self) -> Vec<String> {
+        std::fs::read_dir(&self.maildir)
+            .map(|d| {
+                d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+async fn app_with_smtp(port: u16) -> TestApp {
+    spawn_app_with(
+        move |s| {
+            s.mailer.transport = agora::platform::config::MailTransport::Smtp;
+            s.mailer.smtp.host = "127.0.0.1".into();
+            s.mailer.smtp.port = port;
+            s.mailer.smtp.tls = agora::platform::config::SmtpTls::None;
+            s.mailer.smtp.timeout_secs = 2;
+            s.queue.backoff_base_ms = 100;
+            s.queue.backoff_max_ms = 500;
+        },
+        |b| b,
+    )
+    .await
+}
+
+async fn token(app: &TestApp) -> String {
+    app.register("sender@example.com").await.1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn send(app: &TestApp, token: &str, to: &str) -> Value {
+    let body = json!({"to": [to], "subject": "Hello from Agora", "text": "Plain body.", "html": "<p>HTML body.</p>"});
+    let response = app.post_auth("/api/v1/emails/send", token, &body).await;
+    assert_eq!(response.status(), 202);
+    response.json().await.unwrap()
+}
+
+async fn email_when(app: &TestApp, token: &str, id: &Value, status: &str) -> Value {
+    let path = format!("/api/v1/emails/{}", id.as_str().unwrap());
+    eventually(
+        &format!("email {status}"),
+        Duration::from_secs(15),
+        || async {
+            let email: Value = app.get_auth(&path, token).await.json().await.unwrap();
+            (email["status"] == status).then_some(email)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_email_sent_through_the_api_arrives_with_its_headers_and_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let smtp = start_smtp(dir.path(), port);
+    let app = app_with_smtp(port).await;
+    let token = token(&app).await;
+    let accepted = send(&app, &token, "Ada Lovelace <ada@example.com>").await;
+    assert_eq!(accepted["status"], "queued");
+    let email = email_when(&app, &token, &accepted["id"], "sent").await;
+    assert_eq!(email["attempts"], 1);
+    assert_eq!(email["delivery_attempts"][0]["outcome"], "sent");
+    assert!(email["delivery_attempts"][0]["response"]
+        .as_str()
+        .unwrap()
+        .starts_with("250"));
+
+    let message_id = email["message_id"].as_str().unwrap();
+    let received = smtp.received_with(message_id);
+    assert_eq!(received.len(), 1);
+    let message = &received[0];
+    assert!(message.contains("Subject: Hello from Agora"), "{message}");
+    assert!(
+        message.contains("To: \"Ada Lovelace\" <ada@example.com>"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Plain body.") && message.contains("HTML body."),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn temporary_failures_are_retried_until_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let smtp = start_smtp(dir.path(), port);
+    let app = app_with_smtp(port).await;
+    let token = token(&app).await;
+    let accepted = send(&app, &token, "tempfail@example.com").await;
+    let email = email_when(&app, &token, &accepted["id"], "sent").await;
+    assert_eq!(email["attempts"], 3);
+    let outcomes: Vec<&str> = email["delivery_attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec!["temporary_failure", "temporary_failure", "sent"]
+    );
+    assert!(email["delivery_attempts"][0]["response"]
+        .as_str()
+        .unwrap()
+        .contains("451"));
+    assert_eq!(
+        smtp.received_with(email["message_id"].as_str().unwrap())
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_failure_fails_at_once_and_suppresses_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _smtp = start_smtp(dir.path(), port);
+    let app = app_with_smtp(port).await;
+    let token = token(&app).await;
+    let accepted = send(&app, &token, "reject@example.com").await;
+    let email = email_when(&app, &token, &accepted["id"], "failed").await;
+    assert_eq!(email["attempts"], 1);
+    assert!(
+        email["last_error"].as_str().unwrap().contains("550"),
+        "{email}"
+    );
+
+    let dead: Value = app
+        .get_auth("/api/v1/emails/dead-letters", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dead["pagination"]["total"], 1);
+    let refused = app
+        .post_auth(
+            "/api/v1/emails/send",
+            &token,
+            &json!({"to": ["ok@example.com", "Reject@Example.com"], "subject": "x", "text": "y"}),
+        )
+        .await;
+    let body = assert_problem(refused, 422).await;
+    assert_eq!(body["errors"][0]["field"], "to.1");
+
+    // An administrator lifts the suppression; the owner retries; it fails again, as it should.
+    let root = admin(&app, "root@example.com").await;
+    let list: Value = app
+        .get_auth("/api/v1/email-suppressions", &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"][0]["address"], "reject@example.com");
+    assert_problem(
+        app.get_auth("/api/v1/email-suppressions", &token).await,
+        403,
+    )
+    .await;
+    let lifted = app
+        .client
+        .delete(app.url("/api/v1/email-suppressions/reject@example.com"))
+        .bearer_auth(&root)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lifted.status(), 204);
+    let retry_path = format!("/api/v1/emails/{}/retry", accepted["id"].as_str().unwrap());
+    assert_eq!(
+        app.post_auth(&retry_path, &token, &json!({}))
+            .await
+            .status(),
+        202
+    );
+    assert_problem(app.post_auth(&retry_path, &token, &json!({})).await, 409).await;
+    let again = email_when(&app, &token, &accepted["id"], "failed").await;
+    assert_eq!(again["delivery_attempts"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_means_retrying_then_sent_once_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let app = spawn_app_with(
+        move |s| {
+            s.mailer.transport = agora::platform::config::MailTransport::Smtp;
+            s.mailer.smtp.host = "127.0.0.1".into();
+            s.mailer.smtp.port = port;
+            s.mailer.smtp.tls = agora::platform::config::SmtpTls::None;
+            s.mail.max_attempts = 30;
+            s.queue.backoff_base_ms = 100;
+            s.queue.backoff_max_ms = 300;
+        },
+        |b| b,
+    )
+    .await;
+    let token = token(&app).await;
+    let accepted = send(&app, &token, "ada@example.com").await;
+    let retrying = email_when(&app, &token, &accepted["id"], "retrying").await;
+    assert!(retrying["last_error"].as_str().is_some());
+    let smtp = start_smtp(dir.path(), port);
+    let sent = email_when(&app, &token, &accepted["id"], "sent").await;
+    assert_eq!(
+        smtp.received_with(sent["message_id"].as_str().unwrap())
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn sends_are_validated_idempotent_and_counted() {
+    let app = crate::helpers::spawn_app().await;
+    let token = token(&app).await;
+    let bad = app
+        .post_auth(
+            "/api/v1/emails/send",
+            &token,
+            &json!({"to": ["not-an-address"], "subject": "", "text": "x"}),
+        )
+        .await;
+    let body = assert_problem(bad, 422).await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["to.0", "subject"]);
+    let too_many: Vec<String> = (0..51).map(|i| format!("r{i}@example.com")).collect();
+    let body = json!({"to": too_many, "subject": "s", "text": "t"});
+    assert_problem(
+        app.post_auth("/api/v1/emails/send", &token, &body).await,
+        422,
+    )
+    .await;
+
+    let request = |key: &str, subject: &str| {
+        let body = json!({"to": ["ada@example.com"], "subject": subject, "text": "t"});
+        let request = app
+            .client
+            .post(app.url("/api/v1/emails/send"))
+            .bearer_auth(&token)
+            .header("idempotency-key", key)
+            .json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    let first: Value = request("k1", "Once").await.json().await.unwrap();
+    let again = request("k1", "Once").await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], first["id"]);
+    assert_problem(request("k1", "Twice").await, 422).await;
+
+    // The default file transport delivers it; statistics count it.
+    email_when(&app, &token, &first["id"], "sent").await;
+    let stats: Value = app
+        .get_auth("/api/v1/emails/stats", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["sent"], 1);
+    assert_eq!(stats["last_24h"]["success_rate"], 1.0);
+    assert!(stats["last_7d"]["p95_latency_ms"].as_f64().is_some());
+    let listed: Value = app
+        .get_auth("/api/v1/emails?q=ONCE&status=sent", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["pagination"]["total"], 1);
+    let other = app.register("other@example.com").await.1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/v1/emails/{}", first["id"].as_str().unwrap());
+    assert_problem(app.get_auth(&path, &other).await, 404).await;
+    assert!(app
+        .metrics()
+        .await
+        .contains(r#"emails_processed_total{status="sent"} 1"#));
+}
