@@ -248,6 +248,8 @@ pub struct CatalogSettings {
 #[serde(deny_unknown_fields)]
 pub struct MailSettings {
     pub max_attempts: u32,
+    pub per_user_per_minute: u32,
+    pub global_per_second: u32,
 }
 
 /// Checkout and payments; only the orders domain reads it.
@@ -519,6 +521,12 @@ impl Settings {
         }
         if self.mail.max_attempts == 0 {
             return Err(invalid("mail.max_attempts", "expected at least 1"));
+        }
+        if self.mail.per_user_per_minute == 0 || self.mail.global_per_second == 0 {
+            return Err(invalid(
+                "mail",
+                "expected per_user_per_minute and global_per_second of at least 1",
+            ));
         }
         if self.orders.payment_timeout_secs == 0 || self.orders.expiry_check_secs == 0 {
             return Err(invalid(

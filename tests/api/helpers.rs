@@ -118,6 +118,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
     s.auth.password.iterations = 1;
     s.auth.rate_limit.enabled = false;
     s.auth.revocation_check_secs = 1;
+    s.mail.per_user_per_minute = 10_000;
+    s.mail.global_per_second = 10_000;
     s
 }
 

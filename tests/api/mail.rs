@@ -273,6 +273,7 @@ async fn a_permanent_failure_fails_at_once_and_suppresses_the_address() {
     assert_problem(app.post_auth(&retry_path, &token, &json!({})).await, 409).await;
     let again = email_when(&app, &token, &accepted["id"], "failed").await;
     assert_eq!(again["delivery_attempts"].as_array().unwrap().len(), 2);
+    assert!(app.metrics().await.contains("email_dead_letter_total 2"));
 }
 
 #[tokio::test]
@@ -376,4 +377,27 @@ async fn sends_are_validated_idempotent_and_counted() {
         .metrics()
         .await
         .contains(r#"emails_processed_total{status="sent"} 1"#));
+}
+
+#[tokio::test]
+async fn one_user_cannot_send_past_their_rate() {
+    let app = spawn_app_with(|s| s.mail.per_user_per_minute = 2, |b| b).await;
+    let token = token(&app).await;
+    send(&app, &token, "a@example.com").await;
+    send(&app, &token, "b@example.com").await;
+    let body = json!({"to": ["c@example.com"], "subject": "s", "text": "t"});
+    let limited = app.post_auth("/api/v1/emails/send", &token, &body).await;
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_problem(limited, 429).await;
+    // Another user has their own allowance.
+    let other = app.register("other@example.com").await.1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        app.post_auth("/api/v1/emails/send", &other, &body)
+            .await
+            .status(),
+        202
+    );
 }

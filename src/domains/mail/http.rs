@@ -45,6 +45,9 @@ impl From<MailError> for ApiError {
                 message,
             ),
             MailError::NotFailed => ApiError::conflict(message),
+            MailError::RateLimited { retry_after_secs } => {
+                ApiError::too_many_requests(retry_after_secs).with_detail(message)
+            }
             MailError::Db(e) => e.into(),
         }
     }
@@ -66,7 +69,11 @@ pub fn routes() -> OpenApiRouter<MailState> {
 /// `Idempotency-Key` to retry safely.
 #[utoipa::path(post, path = "/emails/send", tag = TAG, security(("bearer" = [])), request_body = SendRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 202, body = Accepted), (status = 422, description = "Invalid or suppressed addresses, per field", body = Problem)))]
+    responses(
+        (status = 202, body = Accepted),
+        (status = 422, description = "Invalid or suppressed addresses, per field", body = Problem),
+        (status = 429, description = "Past mail.per_user_per_minute; see Retry-After", body = Problem),
+    ))]
 async fn send(
     State(state): State<MailState>,
     Authenticated(principal): Authenticated,

@@ -7,11 +7,15 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use std::num::NonZeroU32;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
 use super::contract::{SendRequested, SEND_REQUESTED};
 use super::model::{address_of, Attempt, EmailStatus};
 use super::repo;
+use crate::platform::config::MailSettings;
 use crate::platform::db::{Db, DbError};
 use crate::platform::mailer::{MailError, Mailer, OutgoingEmail};
 use crate::platform::queue::{Consumer, HandlerError, Message};
@@ -20,15 +24,18 @@ pub struct Delivery {
     pub db: Db,
     pub mailer: Arc<dyn Mailer>,
     pub max_attempts: u32,
+    /// Emails per second this replica hands to the relay, all senders together.
+    relay_rate: DefaultDirectRateLimiter,
     processed: IntCounterVec,
     duration: HistogramVec,
+    dead: IntCounter,
 }
 
 impl Delivery {
     pub fn new(
         db: Db,
         mailer: Arc<dyn Mailer>,
-        max_attempts: u32,
+        settings: &MailSettings,
         registry: &Registry,
     ) -> anyhow::Result<Self> {
         let processed = IntCounterVec::new(
@@ -45,14 +52,19 @@ impl Delivery {
             ),
             &["transport"],
         )?;
+        let dead = IntCounter::new("email_dead_letter_total", "Emails that failed for good")?;
         registry.register(Box::new(processed.clone()))?;
         registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(dead.clone()))?;
+        let per_second = NonZeroU32::new(settings.global_per_second).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
             db,
             mailer,
-            max_attempts,
+            max_attempts: settings.max_attempts,
+            relay_rate: RateLimiter::direct(Quota::per_second(per_second)),
             processed,
             duration,
+            dead,
         })
     }
 }
@@ -120,6 +132,7 @@ impl Consumer for Delivery {
             text: email.text.clone(),
             html: email.html.clone(),
         };
+        self.relay_rate.until_ready().await;
         let started = Instant::now();
         let result = self.mailer.send(&outgoing).await;
         let elapsed = started.elapsed();
@@ -204,6 +217,7 @@ impl Consumer for Delivery {
                         .map_err(retry)?;
                 }
                 self.processed.with_label_values(&["failed"]).inc();
+                self.dead.inc();
                 Ok(())
             }
         }

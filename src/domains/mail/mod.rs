@@ -42,11 +42,14 @@ mod mounting {
                 "the mail domain needs the auth domain in the same build to check tokens"
             )
         })?;
-        let svc = Arc::new(MailService::new(platform.db.clone()));
+        let svc = Arc::new(MailService::new(
+            platform.db.clone(),
+            platform.settings.mail.per_user_per_minute,
+        ));
         let delivery = Delivery::new(
             platform.db.clone(),
             platform.mailer.clone(),
-            platform.settings.mail.max_attempts,
+            &platform.settings.mail,
             &platform.metrics.registry,
         )?;
         Ok(MountedMail {

@@ -1,7 +1,11 @@
 //! Sending: validated, suppression-checked, idempotent, stored as `queued` with its delivery
 //! job in one transaction; listing, statistics, dead letters and retries.
 
+use std::num::NonZeroU32;
+
 use chrono::{Duration, Utc};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -25,6 +29,8 @@ pub enum MailError {
     KeyReused,
     #[error("only a failed email can be retried")]
     NotFailed,
+    #[error("too many emails; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -62,11 +68,17 @@ pub struct Stats {
 
 pub struct MailService {
     db: Db,
+    /// Sends per user and minute, on this replica.
+    per_user: DefaultKeyedRateLimiter<Uuid>,
 }
 
 impl MailService {
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, per_user_per_minute: u32) -> Self {
+        let per_minute = NonZeroU32::new(per_user_per_minute).unwrap_or(NonZeroU32::MIN);
+        Self {
+            db,
+            per_user: RateLimiter::keyed(Quota::per_minute(per_minute)),
+        }
     }
 
     pub async fn send(
@@ -93,6 +105,12 @@ impl MailService {
             }
         }
         request.validate().map_err(MailError::Validation)?;
+        if let Err(not_until) = self.per_user.check_key(&principal.user_id) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(MailError::RateLimited {
+                retry_after_secs: wait.as_secs() + 1,
+            });
+        }
         let recipients = Recipients {
             to: request.to.clone(),
             cc: request.cc.clone(),
