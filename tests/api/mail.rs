@@ -401,3 +401,87 @@ async fn one_user_cannot_send_past_their_rate() {
         202
     );
 }
+
+#[tokio::test]
+async fn templates_are_checked_previewed_and_used_for_sends() {
+    let app = crate::helpers::spawn_app().await;
+    let user = token(&app).await;
+    let root = admin(&app, "root@example.com").await;
+    let template = json!({"name": "order_shipped", "subject": "Order {{ order }} shipped",
+                          "text": "Hello {{ name }}, order {{ order }} is on its way.", "html": "<p>Hello {{ name }}</p>"});
+    assert_problem(
+        app.post_auth("/api/v1/email-templates", &user, &template)
+            .await,
+        403,
+    )
+    .await;
+    let broken = json!({"name": "broken", "subject": "Hi {{ name", "text": "{% for x in %}"});
+    let body = assert_problem(
+        app.post_auth("/api/v1/email-templates", &root, &broken)
+            .await,
+        422,
+    )
+    .await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["subject", "text"]);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not compile"),
+        "{body}"
+    );
+
+    let created = app
+        .post_auth("/api/v1/email-templates", &root, &template)
+        .await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let duplicate = app
+        .post_auth("/api/v1/email-templates", &root, &template)
+        .await;
+    assert_problem(duplicate, 422).await;
+
+    let preview_path = format!(
+        "/api/v1/email-templates/{}/preview",
+        created["id"].as_str().unwrap()
+    );
+    let preview: Value = app
+        .post_auth(
+            &preview_path,
+            &user,
+            &json!({"variables": {"name": "Ada", "order": "A-17"}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(preview["subject"], "Order A-17 shipped");
+    assert_eq!(preview["text"], "Hello Ada, order A-17 is on its way.");
+    assert_problem(
+        app.post_auth(&preview_path, &user, &json!({"variables": {"name": "Ada"}}))
+            .await,
+        422,
+    )
+    .await;
+
+    let send = json!({"to": ["ada@example.com"], "template": "order_shipped", "variables": {"name": "Ada", "order": "A-18"}});
+    let accepted = app.post_auth("/api/v1/emails/send", &user, &send).await;
+    assert_eq!(accepted.status(), 202);
+    let accepted: Value = accepted.json().await.unwrap();
+    let email = email_when(&app, &user, &accepted["id"], "sent").await;
+    assert_eq!(email["subject"], "Order A-18 shipped");
+    assert_eq!(email["html"], "<p>Hello Ada</p>");
+    let unknown = json!({"to": ["ada@example.com"], "template": "nope"});
+    let body = assert_problem(
+        app.post_auth("/api/v1/emails/send", &user, &unknown).await,
+        422,
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "template");
+}

@@ -6,13 +6,15 @@ use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::model::{Email, EmailStatus, SendRequest};
 use super::service::{Accepted, MailError, MailService, Stats, Suppression};
+use super::templates::{Rendered, Template, TemplateInput};
+use crate::domains::auth::contract::permissions::ManageAnyResource;
 use crate::domains::auth::contract::{
     permissions::ManageUsers, Authenticated, Authenticator, RequirePermission,
 };
@@ -63,6 +65,90 @@ pub fn routes() -> OpenApiRouter<MailState> {
         .routes(routes!(retry))
         .routes(routes!(list_suppressions))
         .routes(routes!(remove_suppression))
+        .routes(routes!(list_templates, create_template))
+        .routes(routes!(get_template, update_template, delete_template))
+        .routes(routes!(preview_template))
+}
+
+/// Email templates, by name.
+#[utoipa::path(get, path = "/email-templates", tag = TAG, security(("bearer" = [])),
+    responses((status = 200, body = Vec<Template>)))]
+async fn list_templates(
+    State(state): State<MailState>,
+    _caller: Authenticated,
+) -> Result<Json<Vec<Template>>, ApiError> {
+    Ok(Json(state.svc.templates().await?))
+}
+
+/// Create a template (administrators). Parts that do not compile or render are refused.
+#[utoipa::path(post, path = "/email-templates", tag = TAG, security(("bearer" = [])), request_body = TemplateInput,
+    responses((status = 201, body = Template), (status = 403, body = Problem), (status = 422, description = "With minijinja's error", body = Problem)))]
+async fn create_template(
+    State(state): State<MailState>,
+    _: RequirePermission<ManageAnyResource>,
+    Json(input): Json<TemplateInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.svc.create_template(input).await?),
+    ))
+}
+
+/// One template.
+#[utoipa::path(get, path = "/email-templates/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = Template), (status = 404, body = Problem)))]
+async fn get_template(
+    State(state): State<MailState>,
+    _caller: Authenticated,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Template>, ApiError> {
+    Ok(Json(state.svc.template(id).await?))
+}
+
+/// Replace a template (administrators).
+#[utoipa::path(put, path = "/email-templates/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    request_body = TemplateInput,
+    responses((status = 200, body = Template), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn update_template(
+    State(state): State<MailState>,
+    _: RequirePermission<ManageAnyResource>,
+    Path(id): Path<Uuid>,
+    Json(input): Json<TemplateInput>,
+) -> Result<Json<Template>, ApiError> {
+    Ok(Json(state.svc.update_template(id, input).await?))
+}
+
+/// Delete a template (administrators).
+#[utoipa::path(delete, path = "/email-templates/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), (status = 404, body = Problem)))]
+async fn delete_template(
+    State(state): State<MailState>,
+    _: RequirePermission<ManageAnyResource>,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.svc.delete_template(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PreviewRequest {
+    /// Sample values; a variable the template uses and this lacks is an error.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables: serde_json::Value,
+}
+
+/// Render a template with sample variables, without sending.
+#[utoipa::path(post, path = "/email-templates/{id}/preview", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    request_body = PreviewRequest,
+    responses((status = 200, body = Rendered), (status = 404, body = Problem), (status = 422, description = "A variable is missing", body = Problem)))]
+async fn preview_template(
+    State(state): State<MailState>,
+    _caller: Authenticated,
+    Path(id): Path<Uuid>,
+    Json(body): Json<PreviewRequest>,
+) -> Result<Json<Rendered>, ApiError> {
+    Ok(Json(state.svc.preview(id, body.variables).await?))
 }
 
 /// Queue an email. 202 with its id; delivery happens in the background. Send an

@@ -13,6 +13,8 @@ mod model;
 mod repo;
 #[cfg(feature = "mail")]
 mod service;
+#[cfg(feature = "mail")]
+mod templates;
 
 #[cfg(feature = "mail")]
 mod mounting {

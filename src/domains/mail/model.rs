@@ -73,6 +73,12 @@ pub struct SendRequest {
     pub subject: String,
     pub text: Option<String>,
     pub html: Option<String>,
+    /// Name of a stored template giving subject, text and html instead.
+    #[schema(example = "order_shipped")]
+    pub template: Option<String>,
+    /// Values for the template's variables.
+    #[schema(value_type = Option<Object>, example = json!({"name": "Ada"}))]
+    pub variables: Option<serde_json::Value>,
 }
 
 /// The bare address of a mailbox (`Ada <ada@example.com>` -> `ada@example.com`), lower case.
@@ -107,14 +113,17 @@ impl SendRequest {
                 }
             }
         }
-        if self.subject.trim().is_empty() {
-            errors.push(field("subject".into(), "is required"));
-        } else if self.subject.chars().count() > 998 {
-            errors.push(field("subject".into(), "must be at most 998 characters"));
-        }
-        let empty = |b: &Option<String>| b.as_deref().is_none_or(|b| b.trim().is_empty());
-        if empty(&self.text) && empty(&self.html) {
-            errors.push(field("text".into(), "text or html is required"));
+        // With a template, the template gives subject and body.
+        if self.template.is_none() {
+            if self.subject.trim().is_empty() {
+                errors.push(field("subject".into(), "is required"));
+            } else if self.subject.chars().count() > 998 {
+                errors.push(field("subject".into(), "must be at most 998 characters"));
+            }
+            let empty = |b: &Option<String>| b.as_deref().is_none_or(|b| b.trim().is_empty());
+            if empty(&self.text) && empty(&self.html) {
+                errors.push(field("text".into(), "text or html is required"));
+            }
         }
         errors.is_empty().then_some(()).ok_or(errors)
     }
@@ -165,6 +174,8 @@ mod tests {
             subject: " ".into(),
             text: None,
             html: Some(" ".into()),
+            template: None,
+            variables: None,
         };
         let fields: Vec<String> = bad
             .validate()

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::contract::{SendRequested, SEND_REQUESTED};
 use super::model::{address_of, Email, EmailStatus, Recipients, SendRequest};
 use super::repo::{self, EmailFilter, NewEmail};
+use super::templates::{self, Rendered, Template, TemplateInput};
 use crate::domains::auth::contract::{Permission, Principal};
 use crate::platform::db::{Db, DbError};
 use crate::platform::http::FieldError;
@@ -105,6 +106,27 @@ impl MailService {
             }
         }
         request.validate().map_err(MailError::Validation)?;
+        let mut request = request;
+        if let Some(name) = request.template.clone() {
+            let template = templates::by_name(&self.db, &name).await?.ok_or_else(|| {
+                MailError::Validation(vec![FieldError {
+                    field: "template".into(),
+                    message: format!("no template named `{name}`"),
+                }])
+            })?;
+            let vars = request.variables.clone().unwrap_or(serde_json::Value::Null);
+            let rendered = templates::render(
+                &template.subject,
+                template.html.as_deref(),
+                template.text.as_deref(),
+                &vars,
+                true,
+            )
+            .map_err(MailError::Validation)?;
+            request.subject = rendered.subject;
+            request.html = rendered.html;
+            request.text = rendered.text;
+        }
         if let Err(not_until) = self.per_user.check_key(&principal.user_id) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return Err(MailError::RateLimited {
@@ -319,6 +341,76 @@ impl MailService {
         } else {
             Err(MailError::NotFound("no such suppressed address"))
         }
+    }
+}
+
+impl MailService {
+    pub async fn templates(&self) -> Result<Vec<Template>, MailError> {
+        Ok(templates::all(&self.db).await?)
+    }
+
+    pub async fn template(&self, id: Uuid) -> Result<Template, MailError> {
+        templates::by_id(&self.db, id)
+            .await?
+            .ok_or(MailError::NotFound("no such template"))
+    }
+
+    pub async fn create_template(&self, input: TemplateInput) -> Result<Template, MailError> {
+        let input = input.validate().map_err(MailError::Validation)?;
+        let id = templates::insert(&self.db, &input)
+            .await
+            .map_err(name_taken)?;
+        self.template(id).await
+    }
+
+    pub async fn update_template(
+        &self,
+        id: Uuid,
+        input: TemplateInput,
+    ) -> Result<Template, MailError> {
+        let input = input.validate().map_err(MailError::Validation)?;
+        if !templates::update(&self.db, id, &input)
+            .await
+            .map_err(name_taken)?
+        {
+            return Err(MailError::NotFound("no such template"));
+        }
+        self.template(id).await
+    }
+
+    pub async fn delete_template(&self, id: Uuid) -> Result<(), MailError> {
+        if templates::delete(&self.db, id).await? {
+            Ok(())
+        } else {
+            Err(MailError::NotFound("no such template"))
+        }
+    }
+
+    /// Renders with sample variables, strictly, without sending anything.
+    pub async fn preview(
+        &self,
+        id: Uuid,
+        variables: serde_json::Value,
+    ) -> Result<Rendered, MailError> {
+        let t = self.template(id).await?;
+        templates::render(
+            &t.subject,
+            t.html.as_deref(),
+            t.text.as_deref(),
+            &variables,
+            true,
+        )
+        .map_err(MailError::Validation)
+    }
+}
+
+fn name_taken(e: DbError) -> MailError {
+    match e {
+        DbError::UniqueViolation { .. } => MailError::Validation(vec![FieldError {
+            field: "name".into(),
+            message: "is taken by another template".into(),
+        }]),
+        other => other.into(),
     }
 }
 
