@@ -1,10 +1,10 @@
 //! Auth's SQL, over sea-query. Writes take a transaction; plain reads take the pool.
 
 use chrono::{DateTime, Utc};
-use sea_query::{Alias, Cond, Expr, Func, Iden, LikeExpr, LockType, Order, Query};
+use sea_query::{Alias, Cond, Expr, Func, Iden, LockType, Order, Query};
 use uuid::Uuid;
 
-use crate::platform::db::{Db, DbError, Tx};
+use crate::platform::db::{contains, Db, DbError, Tx};
 
 #[derive(Iden)]
 pub enum AuthUsers {
@@ -188,17 +188,13 @@ pub async fn list_users(
 ) -> Result<(Vec<UserRow>, u64), DbError> {
     let mut filter = Cond::all();
     if let Some(term) = search.map(str::trim).filter(|t| !t.is_empty()) {
-        let pattern = format!(
-            "%{}%",
-            term.to_lowercase().replace('%', "\\%").replace('_', "\\_")
-        );
         filter = filter.add(
             Cond::any()
                 .add(
                     Expr::expr(Func::lower(Expr::col(U::Name)))
-                        .like(LikeExpr::new(pattern.clone()).escape('\\')),
+                        .like(contains(term)),
                 )
-                .add(Expr::col(U::Email).like(LikeExpr::new(pattern).escape('\\'))),
+                .add(Expr::col(U::Email).like(contains(term))),
         );
     }
     let (total,): (i64,) = db

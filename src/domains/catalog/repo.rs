@@ -2,13 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use sea_query::{
-    Cond, Expr, Func, Iden, LikeExpr, OnConflict, Order, Query, SelectStatement, SimpleExpr,
+    Cond, Expr, Func, Iden, OnConflict, Order, Query, SelectStatement, SimpleExpr,
 };
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::model::{Category, Product, ProductInput, Store};
-use crate::platform::db::{Db, DbError, Tx};
+use crate::platform::db::{contains, Db, DbError, Tx};
 
 #[derive(Iden)]
 enum CatalogStores {
@@ -62,16 +62,6 @@ use CatalogCategories as C;
 use CatalogProducts as P;
 use CatalogStores as S;
 
-fn like(term: &str) -> LikeExpr {
-    LikeExpr::new(format!(
-        "%{}%",
-        term.to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    ))
-    .escape('\\')
-}
 
 // ---- stores
 
@@ -227,7 +217,7 @@ pub async fn categories(
 ) -> Result<(Vec<Category>, u64), DbError> {
     let mut filter = Cond::all();
     if let Some(term) = search.map(str::trim).filter(|t| !t.is_empty()) {
-        filter = filter.add(Expr::expr(Func::lower(Expr::col(C::Name))).like(like(term)));
+        filter = filter.add(Expr::expr(Func::lower(Expr::col(C::Name))).like(contains(term)));
     }
     if let Some(parent) = parent {
         filter = filter.add(Expr::col(C::ParentId).eq(parent));
@@ -474,9 +464,9 @@ pub async fn products(
     if let Some(term) = f.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         cond = cond.add(
             Cond::any()
-                .add(Expr::expr(Func::lower(Expr::col(P::Name))).like(like(term)))
-                .add(Expr::expr(Func::lower(Expr::col(P::Description))).like(like(term)))
-                .add(Expr::expr(Func::lower(Expr::col(P::Sku))).like(like(term))),
+                .add(Expr::expr(Func::lower(Expr::col(P::Name))).like(contains(term)))
+                .add(Expr::expr(Func::lower(Expr::col(P::Description))).like(contains(term)))
+                .add(Expr::expr(Func::lower(Expr::col(P::Sku))).like(contains(term))),
         );
     }
     if let Some(categories) = &f.categories {

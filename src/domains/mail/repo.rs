@@ -1,12 +1,12 @@
 //! Mail's SQL, over sea-query.
 
 use chrono::{DateTime, Utc};
-use sea_query::{Cond, Expr, Func, Iden, LikeExpr, OnConflict, Order, Query, SelectStatement};
+use sea_query::{Cond, Expr, Func, Iden, OnConflict, Order, Query, SelectStatement};
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::model::{Attempt, Email, EmailStatus, Recipients};
-use crate::platform::db::{Db, DbError, Tx};
+use crate::platform::db::{contains, Db, DbError, Tx};
 
 #[derive(Iden)]
 enum MailEmails {
@@ -199,25 +199,18 @@ pub async fn emails(
         cond = cond.add(Expr::col(E::Status).eq(status.as_str()));
     }
     if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = format!(
-            "%{}%",
-            q.to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
         // Recipients are stored as JSON text; a substring match finds an address in them.
         cond = cond.add(
             Cond::any()
                 .add(
                     Expr::expr(Func::lower(Expr::col(E::Subject)))
-                        .like(LikeExpr::new(pattern.clone()).escape('\\')),
+                        .like(contains(q)),
                 )
                 .add(
                     Expr::expr(Func::lower(
                         Expr::col(E::Recipients).cast_as(sea_query::Alias::new("TEXT")),
                     ))
-                    .like(LikeExpr::new(pattern).escape('\\')),
+                    .like(contains(q)),
                 ),
         );
     }

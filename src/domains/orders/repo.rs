@@ -2,13 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use sea_query::{
-    Cond, Expr, Func, Iden, LikeExpr, OnConflict, Order as SqlOrder, Query, SelectStatement,
+    Cond, Expr, Func, Iden, OnConflict, Order as SqlOrder, Query, SelectStatement,
 };
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::model::{Address, AddressInput, HistoryEntry, OrderItem, Status};
-use crate::platform::db::{Db, DbError, Tx};
+use crate::platform::db::{contains, Db, DbError, Tx};
 
 #[derive(Iden)]
 enum OrderAddresses {
@@ -192,16 +192,8 @@ pub async fn addresses(
         cond = cond.add(Expr::col(A::OwnerId).eq(owner));
     }
     if let Some(label) = f.label.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
-        let pattern = format!(
-            "%{}%",
-            label
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
         cond = cond.add(
-            Expr::expr(Func::lower(Expr::col(A::Label))).like(LikeExpr::new(pattern).escape('\\')),
+            Expr::expr(Func::lower(Expr::col(A::Label))).like(contains(label)),
         );
     }
     if let Some(city) = f.city.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
