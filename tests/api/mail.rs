@@ -485,3 +485,87 @@ async fn templates_are_checked_previewed_and_used_for_sends() {
     .await;
     assert_eq!(body["errors"][0]["field"], "template");
 }
+
+#[tokio::test]
+async fn contacts_are_private_searchable_and_usable_as_recipients() {
+    let app = crate::helpers::spawn_app().await;
+    let user = token(&app).await;
+    let other = app.register("other@example.com").await.1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ada: Value = app
+        .post_auth(
+            "/api/v1/contacts",
+            &user,
+            &json!({"name": "Ada Lovelace", "email": "Ada@Example.com"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ada["email"], "ada@example.com");
+    app.post_auth(
+        "/api/v1/contacts",
+        &user,
+        &json!({"name": "Charles Babbage", "email": "charles@example.com"}),
+    )
+    .await;
+    let dup = app
+        .post_auth(
+            "/api/v1/contacts",
+            &user,
+            &json!({"name": "Ada again", "email": "ada@example.com"}),
+        )
+        .await;
+    assert_problem(dup, 422).await;
+    let bad = app
+        .post_auth(
+            "/api/v1/contacts",
+            &user,
+            &json!({"name": "", "email": "nope"}),
+        )
+        .await;
+    assert_eq!(
+        assert_problem(bad, 422).await["errors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let found: Value = app
+        .get_auth("/api/v1/contacts?q=LOVE", &user)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["pagination"]["total"], 1);
+    let mine: Value = app
+        .get_auth("/api/v1/contacts", &other)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["pagination"]["total"], 0);
+    let path = format!("/api/v1/contacts/{}", ada["id"].as_str().unwrap());
+    assert_problem(app.get_auth(&path, &other).await, 404).await;
+
+    let send = json!({"contact_ids": [ada["id"]], "subject": "Hi", "text": "Hello"});
+    let accepted: Value = app
+        .post_auth("/api/v1/emails/send", &user, &send)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let email = email_when(&app, &user, &accepted["id"], "sent").await;
+    assert_eq!(
+        email["recipients"]["to"],
+        json!(["\"Ada Lovelace\" <ada@example.com>"])
+    );
+    let not_mine = app.post_auth("/api/v1/emails/send", &other, &send).await;
+    assert_eq!(
+        assert_problem(not_mine, 422).await["errors"][0]["field"],
+        "contact_ids"
+    );
+}

@@ -190,10 +190,7 @@ pub async fn list_users(
     if let Some(term) = search.map(str::trim).filter(|t| !t.is_empty()) {
         filter = filter.add(
             Cond::any()
-                .add(
-                    Expr::expr(Func::lower(Expr::col(U::Name)))
-                        .like(contains(term)),
-                )
+                .add(Expr::expr(Func::lower(Expr::col(U::Name))).like(contains(term)))
                 .add(Expr::col(U::Email).like(contains(term))),
         );
     }

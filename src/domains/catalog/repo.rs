@@ -1,9 +1,7 @@
 //! The catalog's SQL, over sea-query.
 
 use chrono::{DateTime, Utc};
-use sea_query::{
-    Cond, Expr, Func, Iden, OnConflict, Order, Query, SelectStatement, SimpleExpr,
-};
+use sea_query::{Cond, Expr, Func, Iden, OnConflict, Order, Query, SelectStatement, SimpleExpr};
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -61,7 +59,6 @@ enum CatalogVersion {
 use CatalogCategories as C;
 use CatalogProducts as P;
 use CatalogStores as S;
-
 
 // ---- stores
 

@@ -39,7 +39,11 @@ pub struct Contact {
 impl Contact {
     /// `"Name" <email>` for a recipient list.
     pub fn mailbox(&self) -> String {
-        format!("\"{}\" <{}>", self.name.replace(['"', '\\'], ""), self.email)
+        format!(
+            "\"{}\" <{}>",
+            self.name.replace(['"', '\\'], ""),
+            self.email
+        )
     }
 }
 
@@ -56,18 +60,34 @@ impl ContactInput {
         let mut errors = Vec::new();
         self.name = self.name.trim().to_string();
         if self.name.is_empty() || self.name.chars().count() > 200 {
-            errors.push(FieldError { field: "name".into(), message: "must be 1 to 200 characters".into() });
+            errors.push(FieldError {
+                field: "name".into(),
+                message: "must be 1 to 200 characters".into(),
+            });
         }
         match address_of(self.email.trim()) {
             Some(email) => self.email = email,
-            None => errors.push(FieldError { field: "email".into(), message: "is not a valid email address".into() }),
+            None => errors.push(FieldError {
+                field: "email".into(),
+                message: "is not a valid email address".into(),
+            }),
         }
         errors.is_empty().then_some(self).ok_or(errors)
     }
 }
 
 fn select() -> sea_query::SelectStatement {
-    Query::select().columns([C::Id, C::OwnerId, C::Name, C::Email, C::CreatedAt, C::UpdatedAt]).from(C::Table).to_owned()
+    Query::select()
+        .columns([
+            C::Id,
+            C::OwnerId,
+            C::Name,
+            C::Email,
+            C::CreatedAt,
+            C::UpdatedAt,
+        ])
+        .from(C::Table)
+        .to_owned()
 }
 
 pub async fn insert(db: &Db, owner: Uuid, input: &ContactInput) -> Result<Uuid, DbError> {
@@ -75,8 +95,22 @@ pub async fn insert(db: &Db, owner: Uuid, input: &ContactInput) -> Result<Uuid, 
     db.execute(
         Query::insert()
             .into_table(C::Table)
-            .columns([C::Id, C::OwnerId, C::Name, C::Email, C::CreatedAt, C::UpdatedAt])
-            .values_panic([id.into(), owner.into(), input.name.clone().into(), input.email.clone().into(), now.into(), now.into()]),
+            .columns([
+                C::Id,
+                C::OwnerId,
+                C::Name,
+                C::Email,
+                C::CreatedAt,
+                C::UpdatedAt,
+            ])
+            .values_panic([
+                id.into(),
+                owner.into(),
+                input.name.clone().into(),
+                input.email.clone().into(),
+                now.into(),
+                now.into(),
+            ]),
     )
     .await?;
     Ok(id)
@@ -96,19 +130,36 @@ pub async fn update(db: &Db, id: Uuid, input: &ContactInput) -> Result<(), DbErr
 }
 
 pub async fn delete(db: &Db, id: Uuid) -> Result<(), DbError> {
-    db.execute(Query::delete().from_table(C::Table).and_where(Expr::col(C::Id).eq(id))).await?;
+    db.execute(
+        Query::delete()
+            .from_table(C::Table)
+            .and_where(Expr::col(C::Id).eq(id)),
+    )
+    .await?;
     Ok(())
 }
 
 pub async fn by_id(db: &Db, id: Uuid) -> Result<Option<Contact>, DbError> {
-    db.fetch_optional(select().and_where(Expr::col(C::Id).eq(id))).await
+    db.fetch_optional(select().and_where(Expr::col(C::Id).eq(id)))
+        .await
 }
 
 pub async fn of_owner(db: &Db, owner: Uuid, ids: &[Uuid]) -> Result<Vec<Contact>, DbError> {
-    db.fetch_all(select().and_where(Expr::col(C::OwnerId).eq(owner)).and_where(Expr::col(C::Id).is_in(ids.iter().copied()))).await
+    db.fetch_all(
+        select()
+            .and_where(Expr::col(C::OwnerId).eq(owner))
+            .and_where(Expr::col(C::Id).is_in(ids.iter().copied())),
+    )
+    .await
 }
 
-pub async fn search(db: &Db, owner: Uuid, q: Option<&str>, limit: u64, offset: u64) -> Result<(Vec<Contact>, u64), DbError> {
+pub async fn search(
+    db: &Db,
+    owner: Uuid,
+    q: Option<&str>,
+    limit: u64,
+    offset: u64,
+) -> Result<(Vec<Contact>, u64), DbError> {
     let mut cond = Cond::all().add(Expr::col(C::OwnerId).eq(owner));
     if let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) {
         cond = cond.add(
@@ -117,7 +168,22 @@ pub async fn search(db: &Db, owner: Uuid, q: Option<&str>, limit: u64, offset: u
                 .add(Expr::col(C::Email).like(contains(q))),
         );
     }
-    let (total,): (i64,) = db.fetch_one(Query::select().expr(Expr::col(C::Id).count()).from(C::Table).cond_where(cond.clone())).await?;
-    let rows = db.fetch_all(select().cond_where(cond).order_by(C::Name, Order::Asc).limit(limit).offset(offset)).await?;
+    let (total,): (i64,) = db
+        .fetch_one(
+            Query::select()
+                .expr(Expr::col(C::Id).count())
+                .from(C::Table)
+                .cond_where(cond.clone()),
+        )
+        .await?;
+    let rows = db
+        .fetch_all(
+            select()
+                .cond_where(cond)
+                .order_by(C::Name, Order::Asc)
+                .limit(limit)
+                .offset(offset),
+        )
+        .await?;
     Ok((rows, total as u64))
 }

@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::contacts::{Contact, ContactInput};
 use super::model::{Email, EmailStatus, SendRequest};
 use super::service::{Accepted, MailError, MailService, Stats, Suppression};
 use super::templates::{Rendered, Template, TemplateInput};
@@ -68,6 +69,81 @@ pub fn routes() -> OpenApiRouter<MailState> {
         .routes(routes!(list_templates, create_template))
         .routes(routes!(get_template, update_template, delete_template))
         .routes(routes!(preview_template))
+        .routes(routes!(list_contacts, create_contact))
+        .routes(routes!(get_contact, update_contact, delete_contact))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ContactQuery {
+    /// Part of the name or email, any case.
+    pub q: Option<String>,
+}
+
+/// The caller's contacts, by name.
+#[utoipa::path(get, path = "/contacts", tag = TAG, security(("bearer" = [])), params(PageParams, ContactQuery),
+    responses((status = 200, body = Page<Contact>)))]
+async fn list_contacts(
+    State(state): State<MailState>,
+    Authenticated(principal): Authenticated,
+    Query(paging): Query<PageParams>,
+    Query(q): Query<ContactQuery>,
+) -> Result<Json<Page<Contact>>, ApiError> {
+    let (page, limit) = paging.resolve()?;
+    let (items, total) = state
+        .svc
+        .contacts(&principal, q.q.as_deref(), page, limit)
+        .await?;
+    Ok(Json(Page::new(items, page, limit, total)))
+}
+
+/// Add a contact.
+#[utoipa::path(post, path = "/contacts", tag = TAG, security(("bearer" = [])), request_body = ContactInput,
+    responses((status = 201, body = Contact), (status = 422, body = Problem)))]
+async fn create_contact(
+    State(state): State<MailState>,
+    Authenticated(principal): Authenticated,
+    Json(input): Json<ContactInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.svc.create_contact(&principal, input).await?),
+    ))
+}
+
+/// One of the caller's contacts.
+#[utoipa::path(get, path = "/contacts/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = Contact), (status = 404, body = Problem)))]
+async fn get_contact(
+    State(state): State<MailState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Contact>, ApiError> {
+    Ok(Json(state.svc.contact(&principal, id).await?))
+}
+
+/// Change a contact.
+#[utoipa::path(put, path = "/contacts/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = ContactInput,
+    responses((status = 200, body = Contact), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn update_contact(
+    State(state): State<MailState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<Uuid>,
+    Json(input): Json<ContactInput>,
+) -> Result<Json<Contact>, ApiError> {
+    Ok(Json(state.svc.update_contact(&principal, id, input).await?))
+}
+
+/// Delete a contact.
+#[utoipa::path(delete, path = "/contacts/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), (status = 404, body = Problem)))]
+async fn delete_contact(
+    State(state): State<MailState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.svc.delete_contact(&principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Email templates, by name.

@@ -4,6 +4,8 @@
 pub mod contract;
 
 #[cfg(feature = "mail")]
+mod contacts;
+#[cfg(feature = "mail")]
 mod http;
 #[cfg(feature = "mail")]
 mod jobs;

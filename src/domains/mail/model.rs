@@ -76,6 +76,9 @@ pub struct SendRequest {
     /// Name of a stored template giving subject, text and html instead.
     #[schema(example = "order_shipped")]
     pub template: Option<String>,
+    /// Contacts (ids from `/contacts`) to add to `to`.
+    #[serde(default)]
+    pub contact_ids: Vec<Uuid>,
     /// Values for the template's variables.
     #[schema(value_type = Option<Object>, example = json!({"name": "Ada"}))]
     pub variables: Option<serde_json::Value>,
@@ -97,7 +100,7 @@ impl SendRequest {
             field: f,
             message: m.into(),
         };
-        if self.to.is_empty() {
+        if self.to.is_empty() && self.contact_ids.is_empty() {
             errors.push(field("to".into(), "needs at least one recipient"));
         }
         if self.to.len() + self.cc.len() + self.bcc.len() > MAX_RECIPIENTS {
@@ -176,6 +179,7 @@ mod tests {
             html: Some(" ".into()),
             template: None,
             variables: None,
+            contact_ids: vec![],
         };
         let fields: Vec<String> = bad
             .validate()

@@ -202,10 +202,7 @@ pub async fn emails(
         // Recipients are stored as JSON text; a substring match finds an address in them.
         cond = cond.add(
             Cond::any()
-                .add(
-                    Expr::expr(Func::lower(Expr::col(E::Subject)))
-                        .like(contains(q)),
-                )
+                .add(Expr::expr(Func::lower(Expr::col(E::Subject))).like(contains(q)))
                 .add(
                     Expr::expr(Func::lower(
                         Expr::col(E::Recipients).cast_as(sea_query::Alias::new("TEXT")),

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::contacts::{self, Contact, ContactInput};
 use super::contract::{SendRequested, SEND_REQUESTED};
 use super::model::{address_of, Email, EmailStatus, Recipients, SendRequest};
 use super::repo::{self, EmailFilter, NewEmail};
@@ -107,6 +108,29 @@ impl MailService {
         }
         request.validate().map_err(MailError::Validation)?;
         let mut request = request;
+        if !request.contact_ids.is_empty() {
+            let found =
+                contacts::of_owner(&self.db, principal.user_id, &request.contact_ids).await?;
+            if let Some(missing) = request
+                .contact_ids
+                .iter()
+                .find(|id| !found.iter().any(|c| c.id == **id))
+            {
+                return Err(MailError::Validation(vec![FieldError {
+                    field: "contact_ids".into(),
+                    message: format!("no contact {missing} of yours"),
+                }]));
+            }
+            request.to.extend(found.iter().map(|c| c.mailbox()));
+            if request.to.len() + request.cc.len() + request.bcc.len()
+                > super::model::MAX_RECIPIENTS
+            {
+                return Err(MailError::Validation(vec![FieldError {
+                    field: "contact_ids".into(),
+                    message: "at most 50 recipients in all".into(),
+                }]));
+            }
+        }
         if let Some(name) = request.template.clone() {
             let template = templates::by_name(&self.db, &name).await?.ok_or_else(|| {
                 MailError::Validation(vec![FieldError {
@@ -401,6 +425,70 @@ impl MailService {
             true,
         )
         .map_err(MailError::Validation)
+    }
+}
+
+impl MailService {
+    async fn own_contact(&self, principal: &Principal, id: Uuid) -> Result<Contact, MailError> {
+        match contacts::by_id(&self.db, id).await? {
+            Some(c) if c.owner_id == principal.user_id => Ok(c),
+            _ => Err(MailError::NotFound("no such contact")),
+        }
+    }
+
+    pub async fn contacts(
+        &self,
+        principal: &Principal,
+        q: Option<&str>,
+        page: u64,
+        limit: u64,
+    ) -> Result<(Vec<Contact>, u64), MailError> {
+        Ok(contacts::search(&self.db, principal.user_id, q, limit, (page - 1) * limit).await?)
+    }
+
+    pub async fn contact(&self, principal: &Principal, id: Uuid) -> Result<Contact, MailError> {
+        self.own_contact(principal, id).await
+    }
+
+    pub async fn create_contact(
+        &self,
+        principal: &Principal,
+        input: ContactInput,
+    ) -> Result<Contact, MailError> {
+        let input = input.validate().map_err(MailError::Validation)?;
+        let id = contacts::insert(&self.db, principal.user_id, &input)
+            .await
+            .map_err(email_taken)?;
+        self.own_contact(principal, id).await
+    }
+
+    pub async fn update_contact(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        input: ContactInput,
+    ) -> Result<Contact, MailError> {
+        self.own_contact(principal, id).await?;
+        let input = input.validate().map_err(MailError::Validation)?;
+        contacts::update(&self.db, id, &input)
+            .await
+            .map_err(email_taken)?;
+        self.own_contact(principal, id).await
+    }
+
+    pub async fn delete_contact(&self, principal: &Principal, id: Uuid) -> Result<(), MailError> {
+        self.own_contact(principal, id).await?;
+        Ok(contacts::delete(&self.db, id).await?)
+    }
+}
+
+fn email_taken(e: DbError) -> MailError {
+    match e {
+        DbError::UniqueViolation { .. } => MailError::Validation(vec![FieldError {
+            field: "email".into(),
+            message: "is already in your contacts".into(),
+        }]),
+        other => other.into(),
     }
 }
 

@@ -1,9 +1,7 @@
 //! Orders' SQL, over sea-query.
 
 use chrono::{DateTime, Utc};
-use sea_query::{
-    Cond, Expr, Func, Iden, OnConflict, Order as SqlOrder, Query, SelectStatement,
-};
+use sea_query::{Cond, Expr, Func, Iden, OnConflict, Order as SqlOrder, Query, SelectStatement};
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -192,9 +190,7 @@ pub async fn addresses(
         cond = cond.add(Expr::col(A::OwnerId).eq(owner));
     }
     if let Some(label) = f.label.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
-        cond = cond.add(
-            Expr::expr(Func::lower(Expr::col(A::Label))).like(contains(label)),
-        );
+        cond = cond.add(Expr::expr(Func::lower(Expr::col(A::Label))).like(contains(label)));
     }
     if let Some(city) = f.city.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         cond = cond.add(Expr::expr(Func::lower(Expr::col(A::City))).eq(city.to_lowercase()));

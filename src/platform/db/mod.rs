@@ -348,6 +348,10 @@ impl Exec<'_> {
 /// `LIKE` pattern for "contains `term`", lower-cased, with `%`, `_` and `\` matched literally
 /// (escaped with `\`, which both backends then honour).
 pub fn contains(term: &str) -> sea_query::LikeExpr {
-    let escaped = term.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = term
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')
 }
