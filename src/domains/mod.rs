@@ -166,6 +166,7 @@ pub fn mount(platform: &Platform) -> anyhow::Result<Mounted> {
         let mail = mail::mount(platform, authenticator.clone())?;
         mounted.api = mounted.api.merge(mail.api);
         mounted.consumers.extend(mail.consumers);
+        mounted.tasks.extend(mail.tasks);
     }
     let _ = (files_api, inventory);
     let _ = (platform, authenticator);

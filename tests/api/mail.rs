@@ -297,6 +297,13 @@ async fn a_server_that_is_down_means_retrying_then_sent_once_it_is_back() {
     let accepted = send(&app, &token, "ada@example.com").await;
     let retrying = email_when(&app, &token, &accepted["id"], "retrying").await;
     assert!(retrying["last_error"].as_str().is_some());
+    eventually("the retry depth gauge", Duration::from_secs(5), || async {
+        app.metrics()
+            .await
+            .contains("email_retry_queue_depth 1")
+            .then_some(())
+    })
+    .await;
     let smtp = start_smtp(dir.path(), port);
     let sent = email_when(&app, &token, &accepted["id"], "sent").await;
     assert_eq!(

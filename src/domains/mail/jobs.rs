@@ -223,3 +223,22 @@ impl Consumer for Delivery {
         }
     }
 }
+
+/// Keeps `email_retry_queue_depth` (emails waiting for another attempt) current.
+pub async fn watch_retry_depth(
+    db: Db,
+    gauge: prometheus::IntGauge,
+    every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        match repo::count_with_status(&db, EmailStatus::Retrying).await {
+            Ok(n) => gauge.set(n),
+            Err(e) => tracing::debug!(error = %e, "could not count retrying emails"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}

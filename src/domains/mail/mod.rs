@@ -35,6 +35,7 @@ mod mounting {
     pub struct MountedMail {
         pub api: OpenApiRouter,
         pub consumers: Vec<Arc<dyn Consumer>>,
+        pub tasks: Vec<crate::domains::Task>,
     }
 
     pub fn mount(
@@ -56,9 +57,23 @@ mod mounting {
             &platform.settings.mail,
             &platform.metrics.registry,
         )?;
+        let depth = prometheus::IntGauge::new(
+            "email_retry_queue_depth",
+            "Emails waiting for another delivery attempt",
+        )?;
+        platform
+            .metrics
+            .registry
+            .register(Box::new(depth.clone()))?;
+        let every =
+            std::time::Duration::from_secs(platform.settings.queue.metrics_interval_secs.max(1));
+        let db = platform.db.clone();
         Ok(MountedMail {
             api: http::routes().with_state(MailState { svc, authenticator }),
             consumers: vec![Arc::new(delivery)],
+            tasks: vec![Box::new(move |stop| {
+                Box::pin(super::jobs::watch_retry_depth(db, depth, every, stop))
+            })],
         })
     }
 

@@ -440,3 +440,15 @@ pub async fn unsuppress(db: &Db, address: &str) -> Result<bool, DbError> {
         .await?
         > 0)
 }
+
+pub async fn count_with_status(db: &Db, status: EmailStatus) -> Result<i64, DbError> {
+    let (n,): (i64,) = db
+        .fetch_one(
+            Query::select()
+                .expr(Expr::col(E::Id).count())
+                .from(E::Table)
+                .and_where(Expr::col(E::Status).eq(status.as_str())),
+        )
+        .await?;
+    Ok(n)
+}
