@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRef, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -19,7 +19,9 @@ use crate::domains::auth::contract::permissions::ManageAnyResource;
 use crate::domains::auth::contract::{
     permissions::ManageUsers, Authenticated, Authenticator, RequirePermission,
 };
-use crate::platform::http::{ApiError, Json, Page, PageParams, Path, Problem, Query};
+use crate::platform::http::{
+    mark_replayed, ApiError, IdempotencyKey, Json, Page, PageParams, Path, Problem, Query,
+};
 
 const TAG: &str = "mail";
 
@@ -239,28 +241,14 @@ async fn preview_template(
 async fn send(
     State(state): State<MailState>,
     Authenticated(principal): Authenticated,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     Json(request): Json<SendRequest>,
 ) -> Result<Response, ApiError> {
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| {
-                    ApiError::bad_request("Idempotency-Key must be 1 to 255 visible characters")
-                })?,
-        ),
-    };
-    let accepted = state.svc.send(&principal, key, request).await?;
+    let accepted = state.svc.send(&principal, key.as_deref(), request).await?;
     let replayed = accepted.replayed;
     let mut response = (StatusCode::ACCEPTED, Json(accepted)).into_response();
     if replayed {
-        response.headers_mut().insert(
-            "idempotent-replayed",
-            "true".parse().expect("static header"),
-        );
+        mark_replayed(&mut response);
     }
     Ok(response)
 }

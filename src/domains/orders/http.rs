@@ -16,7 +16,10 @@ use super::model::{Address, AddressInput, Order, PlaceOrder, Status};
 use super::repo::AddressFilter;
 use super::service::{OrderError, OrdersService};
 use crate::domains::auth::contract::{Authenticated, Authenticator};
-use crate::platform::http::{ApiError, FieldError, Json, Page, PageParams, Path, Problem, Query};
+use crate::platform::http::{
+    mark_replayed, ApiError, FieldError, IdempotencyKey, Json, Page, PageParams, Path, Problem,
+    Query,
+};
 
 const TAG: &str = "orders";
 
@@ -38,7 +41,6 @@ impl From<OrderError> for ApiError {
         match err {
             OrderError::Validation(errors) => ApiError::validation(errors),
             OrderError::NotFound(what) => ApiError::not_found(what),
-            OrderError::Forbidden(why) => ApiError::forbidden(why),
             OrderError::OutOfStock { product_id, .. } => ApiError::new(
                 StatusCode::CONFLICT,
                 "out-of-stock",
@@ -171,27 +173,13 @@ async fn delete_address(
 async fn place_order(
     State(state): State<OrdersState>,
     Authenticated(principal): Authenticated,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     Json(request): Json<PlaceOrder>,
 ) -> Result<Response, ApiError> {
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| {
-                    ApiError::bad_request("Idempotency-Key must be 1 to 255 visible characters")
-                })?,
-        ),
-    };
-    let placed = state.svc.place(&principal, key, request).await?;
+    let placed = state.svc.place(&principal, key.as_deref(), request).await?;
     let mut response = (StatusCode::CREATED, Json(placed.order)).into_response();
     if placed.replayed {
-        response.headers_mut().insert(
-            "idempotent-replayed",
-            "true".parse().expect("static header"),
-        );
+        mark_replayed(&mut response);
     }
     Ok(response)
 }

@@ -24,8 +24,6 @@ pub enum OrderError {
     Validation(Vec<FieldError>),
     #[error("{0}")]
     NotFound(&'static str),
-    #[error("{0}")]
-    Forbidden(&'static str),
     #[error("not enough stock of {name}")]
     OutOfStock { product_id: Uuid, name: String },
     #[error("this Idempotency-Key was used with a different request")]

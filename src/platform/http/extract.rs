@@ -141,3 +141,36 @@ impl<T: utoipa::ToSchema> Page<T> {
         }
     }
 }
+
+/// The `Idempotency-Key` header of a write a client may retry: absent, or 1 to 255 visible
+/// characters (anything else is 400).
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match parts.headers.get("idempotency-key") {
+            None => Ok(IdempotencyKey(None)),
+            Some(value) => value
+                .to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .map(|k| IdempotencyKey(Some(k.to_string())))
+                .ok_or_else(|| {
+                    ApiError::bad_request("Idempotency-Key must be 1 to 255 visible characters")
+                }),
+        }
+    }
+}
+
+/// Marks a response as the replay of the first one with the same `Idempotency-Key`.
+pub fn mark_replayed(response: &mut Response) {
+    response.headers_mut().insert(
+        "idempotent-replayed",
+        axum::http::HeaderValue::from_static("true"),
+    );
+}

@@ -24,7 +24,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use client_ip::ClientIp;
 pub use error::{ApiError, FieldError, Problem};
-pub use extract::{Json, Page, PageParams, Pagination, Path, Query};
+pub use extract::{mark_replayed, IdempotencyKey, Json, Page, PageParams, Pagination, Path, Query};
 use middleware::{MakeRequestUuidV7, REQUEST_ID};
 use rate_limit::RateLimit;
 
