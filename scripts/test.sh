@@ -3,7 +3,9 @@
 #   formatting and lints, unit tests, the integration suite on SQLite and on PostgreSQL,
 #   and a build of every domain feature on its own.
 # Needs: the Rust toolchain, python3, PostgreSQL on 127.0.0.1:5432 (trust auth, or set
-# TEST_POSTGRES_URL). Installs aiosmtpd (the SMTP test server) when it is missing.
+# TEST_POSTGRES_URL). Installs aiosmtpd (the SMTP test server) when it is missing, and tansu
+# (a Kafka-protocol broker, built from crates.io once: about 20 minutes on 2 cores) under
+# ~/.cache/agora/tools, then runs it for the Kafka tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/agora/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 POSTGRES_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+TOOLS="${AGORA_TOOLS_DIR:-$HOME/.cache/agora/tools}"
+TANSU_VERSION=0.6.0
 DOMAINS=(auth mail notifications locations catalog orders files)
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -36,22 +40,55 @@ ensure_aiosmtpd() {
   fi
 }
 
+ensure_tansu() {
+  if "$TOOLS/bin/tansu" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then return; fi
+  echo "building tansu $TANSU_VERSION (once; about 20 minutes on 2 cores)"
+  cargo install --quiet --locked --root "$TOOLS" tansu --version "$TANSU_VERSION" --features libsql
+}
+
+# A broker of its own on a free port, with SQLite storage in a temporary directory;
+# stopped when the script exits.
+start_tansu() {
+  local port dir
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  dir=$(mktemp -d)
+  # tansu reads the SQLite path relative to its working directory.
+  (cd "$dir" && exec "$TOOLS/bin/tansu" broker --listener-url "tcp://127.0.0.1:$port" \
+    --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine "sqlite://tansu.db" >"$dir/tansu.log" 2>&1) &
+  TANSU_PID=$!
+  # Stopped, and its storage removed, however the script ends.
+  trap "kill $TANSU_PID 2>/dev/null || true; rm -rf '$dir'" EXIT
+  for _ in $(seq 1 50); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      export TEST_KAFKA_BROKERS="127.0.0.1:$port"
+      echo "tansu on $TEST_KAFKA_BROKERS (log: $dir/tansu.log)"
+      return
+    fi
+    sleep 0.2
+  done
+  echo "tansu did not start; see $dir/tansu.log" >&2
+  exit 1
+}
+
 step "prerequisites"
 ensure_postgres
 ensure_aiosmtpd
+ensure_tansu
+start_tansu
 
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --locked --features kafka -- -D warnings
 
 step "build the tests once"
-cargo test --locked --no-run
+cargo test --locked --features kafka --no-run
 
-step "unit tests and integration suite on SQLite"
-cargo test --locked
+step "unit tests and integration suite on SQLite (Kafka tests on tansu)"
+cargo test --locked --features kafka
 
-step "integration suite on PostgreSQL"
-TEST_DATABASE_URL="$POSTGRES_URL" cargo test --locked --test api
+step "integration suite on PostgreSQL (Kafka tests on tansu)"
+TEST_DATABASE_URL="$POSTGRES_URL" cargo test --locked --features kafka --test api
 
 step "every domain feature builds on its own"
 cargo check --locked --no-default-features
@@ -59,6 +96,6 @@ for domain in "${DOMAINS[@]}"; do
   echo "--- $domain"
   cargo check --locked --no-default-features --features "$domain"
 done
-cargo check --locked --features kafka
+cargo clippy --locked -- -D warnings
 
 step "all passed"

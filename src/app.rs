@@ -21,7 +21,7 @@ use crate::platform::http::{self as platform_http, middleware, API_PREFIX};
 use crate::platform::mailer::{self, Mailer};
 use crate::platform::metrics::Metrics;
 use crate::platform::openapi::ApiDoc;
-use crate::platform::queue::{Consumer, DatabaseQueue, QueueBackend};
+use crate::platform::queue::{Consumer, QueueBackend};
 
 pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
 
@@ -91,11 +91,11 @@ impl ApplicationBuilder {
         let settings = Arc::new(self.settings);
         let db = connect_database(&settings).await?;
         let metrics = Metrics::new();
-        let queue: Arc<dyn QueueBackend> = Arc::new(DatabaseQueue::new(
+        let queue = crate::platform::queue::from_settings(
             db.clone(),
-            settings.queue.clone(),
+            &settings.queue,
             metrics.queue.clone(),
-        ));
+        )?;
         let mailer: Arc<dyn Mailer> =
             Arc::from(mailer::from_settings(&settings.mailer, &settings.data_dir)?);
         let platform = Platform {

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use agora::platform::metrics::Metrics;
-use agora::platform::queue::{DatabaseQueue, QueueBackend};
+
 use agora::platform::telemetry;
 use agora::{app, Application, Settings};
 
@@ -173,7 +173,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Result<()> {
     let db = app::connect_database(settings).await?;
-    let queue = DatabaseQueue::new(db.clone(), settings.queue.clone(), Metrics::new().queue);
+    let queue =
+        agora::platform::queue::from_settings(db.clone(), &settings.queue, Metrics::new().queue)?;
     let result = match command {
         QueueCommand::Stats => {
             let stats = queue.stats().await?;

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod files;
 pub mod locations;
 pub mod mail;
+pub mod notifications;
 pub mod orders;
 
 use std::sync::Arc;
@@ -112,6 +113,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(orders::openapi());
     #[cfg(feature = "mail")]
     doc.merge(mail::openapi());
+    #[cfg(feature = "notifications")]
+    doc.merge(notifications::openapi());
     doc
 }
 
@@ -120,16 +123,22 @@ pub fn mount(platform: &Platform) -> anyhow::Result<Mounted> {
     #[allow(unused_mut)]
     let mut mounted = Mounted::default();
     // Checks tokens for the other domains; a split-out process would use a JWKS client here.
+    // Auth's account mails go through mail once it is mounted (mail needs auth first).
     #[cfg(feature = "auth")]
-    let authenticator: Option<Arc<dyn auth::contract::Authenticator>> = {
-        let auth = auth::mount(platform)?;
+    let mail_slot = auth::MailSlot::default();
+    #[cfg(feature = "auth")]
+    let (authenticator, directory) = {
+        let auth = auth::mount(platform, mail_slot.clone())?;
         mounted.api = mounted.api.merge(auth.api);
         mounted.root = mounted.root.merge(auth.root);
         mounted.consumers.extend(auth.consumers);
-        Some(auth.authenticator)
+        (Some(auth.authenticator), Some(auth.directory))
     };
     #[cfg(not(feature = "auth"))]
-    let authenticator: Option<Arc<dyn auth::contract::Authenticator>> = None;
+    let (authenticator, directory): (
+        Option<Arc<dyn auth::contract::Authenticator>>,
+        Option<Arc<dyn auth::contract::UserDirectory>>,
+    ) = (None, None);
     #[cfg(feature = "locations")]
     {
         let locations = locations::mount(platform, authenticator.clone())?;
@@ -162,13 +171,31 @@ pub fn mount(platform: &Platform) -> anyhow::Result<Mounted> {
         mounted.tasks.extend(orders.tasks);
     }
     #[cfg(feature = "mail")]
-    {
-        let mail = mail::mount(platform, authenticator.clone())?;
+    let mail_sender: Option<Arc<dyn mail::contract::MailSender>> = {
+        let mail = mail::mount(platform, authenticator.clone(), files_api.clone())?;
         mounted.api = mounted.api.merge(mail.api);
         mounted.consumers.extend(mail.consumers);
         mounted.tasks.extend(mail.tasks);
+        #[cfg(feature = "auth")]
+        let _ = mail_slot.set(mail.sender.clone());
+        Some(mail.sender)
+    };
+    #[cfg(not(feature = "mail"))]
+    let mail_sender: Option<Arc<dyn mail::contract::MailSender>> = None;
+    #[cfg(feature = "notifications")]
+    {
+        let neighbours = notifications::Neighbours {
+            authenticator: authenticator.clone(),
+            directory: directory.clone(),
+            mail: mail_sender.clone(),
+            stores: inventory.clone(),
+        };
+        let notifications = notifications::mount(platform, neighbours)?;
+        mounted.api = mounted.api.merge(notifications.api);
+        mounted.consumers.extend(notifications.consumers);
+        mounted.tasks.extend(notifications.tasks);
     }
-    let _ = (files_api, inventory);
+    let _ = (files_api, inventory, mail_sender, directory);
     let _ = (platform, authenticator);
     Ok(mounted)
 }

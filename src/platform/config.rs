@@ -51,6 +51,7 @@ pub struct Settings {
     pub catalog: CatalogSettings,
     pub orders: OrdersSettings,
     pub mail: MailSettings,
+    pub notifications: NotificationsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -110,6 +111,21 @@ pub struct QueueSettings {
     pub jitter: f64,
     pub metrics_interval_secs: u64,
     pub retention_hours: u64,
+    pub kafka: KafkaSettings,
+}
+
+/// The broker, when `queue.backend = "kafka"`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub namespace: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub session_timeout_ms: u64,
+    pub produce_timeout_ms: u64,
+    pub relay_batch_size: u32,
+    pub relay_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -250,6 +266,19 @@ pub struct MailSettings {
     pub max_attempts: u32,
     pub per_user_per_minute: u32,
     pub global_per_second: u32,
+}
+
+/// Notifications; only the notifications domain reads it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsSettings {
+    pub max_attempts: u32,
+    pub release_check_secs: u64,
+    pub stream_poll_ms: u64,
+    pub sms_webhook_url: String,
+    pub push_webhook_url: String,
+    pub webhook_secret: Secret,
+    pub webhook_timeout_secs: u64,
 }
 
 /// Checkout and payments; only the orders domain reads it.
@@ -428,12 +457,39 @@ impl Settings {
             }
         }
         let q = &self.queue;
-        // The Kafka adapter is not part of this version; refuse rather than fall back silently.
         if q.backend == QueueBackend::Kafka {
-            return Err(invalid(
-                "queue.backend",
-                "`kafka` is not available in this version; use `database`",
-            ));
+            if !cfg!(feature = "kafka") {
+                return Err(invalid(
+                    "queue.backend",
+                    "`kafka` needs a build with the `kafka` feature; use `database`",
+                ));
+            }
+            let k = &q.kafka;
+            if k.brokers.trim().is_empty() {
+                return Err(invalid(
+                    "queue.kafka.brokers",
+                    "expected host:port[,host:port...]",
+                ));
+            }
+            let legal = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+            if k.namespace.is_empty() || k.namespace.len() > 100 || !k.namespace.chars().all(legal)
+            {
+                return Err(invalid(
+                    "queue.kafka.namespace",
+                    "expected 1 to 100 of a-z, A-Z, 0-9, `.`, `_`, `-`",
+                ));
+            }
+            if k.partitions < 1
+                || k.replication_factor < 1
+                || k.relay_batch_size == 0
+                || k.relay_interval_ms == 0
+                || k.produce_timeout_ms == 0
+            {
+                return Err(invalid(
+                    "queue.kafka",
+                    "expected partitions, replication_factor, relay_batch_size, relay_interval_ms and produce_timeout_ms of at least 1",
+                ));
+            }
         }
         if q.poll_interval_ms == 0 {
             return Err(invalid("queue.poll_interval_ms", "expected at least 1"));
@@ -527,6 +583,25 @@ impl Settings {
                 "mail",
                 "expected per_user_per_minute and global_per_second of at least 1",
             ));
+        }
+        let n = &self.notifications;
+        if n.max_attempts == 0
+            || n.release_check_secs == 0
+            || n.stream_poll_ms == 0
+            || n.webhook_timeout_secs == 0
+        {
+            return Err(invalid(
+                "notifications",
+                "expected max_attempts, release_check_secs, stream_poll_ms and webhook_timeout_secs of at least 1",
+            ));
+        }
+        for (key, url) in [
+            ("notifications.sms_webhook_url", &n.sms_webhook_url),
+            ("notifications.push_webhook_url", &n.push_webhook_url),
+        ] {
+            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(key, "expected empty or an http:// or https:// URL"));
+            }
         }
         if self.orders.payment_timeout_secs == 0 || self.orders.expiry_check_secs == 0 {
             return Err(invalid(

@@ -25,6 +25,15 @@ pub struct OutgoingEmail {
     pub subject: String,
     pub text: Option<String>,
     pub html: Option<String>,
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file sent along with an email.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// What the transport said when it took the message.
@@ -65,6 +74,24 @@ pub fn from_settings(
     })
 }
 
+/// The text and/or HTML of a message, before attachments join it.
+enum Body {
+    Single(SinglePart),
+    Multi(MultiPart),
+}
+
+impl From<SinglePart> for Body {
+    fn from(part: SinglePart) -> Self {
+        Body::Single(part)
+    }
+}
+
+impl From<MultiPart> for Body {
+    fn from(part: MultiPart) -> Self {
+        Body::Multi(part)
+    }
+}
+
 fn build_message(email: &OutgoingEmail, default_from: &Mailbox) -> Result<Message, MailError> {
     if email.to.is_empty() && email.cc.is_empty() && email.bcc.is_empty() {
         return Err(MailError::Invalid("no recipient".into()));
@@ -82,18 +109,38 @@ fn build_message(email: &OutgoingEmail, default_from: &Mailbox) -> Result<Messag
     for bcc in &email.bcc {
         builder = builder.bcc(bcc.clone());
     }
-    let built = match (&email.text, &email.html) {
-        (Some(text), Some(html)) => builder.multipart(MultiPart::alternative_plain_html(
-            text.clone(),
-            html.clone(),
-        )),
-        (Some(text), None) => builder.singlepart(SinglePart::plain(text.clone())),
-        (None, Some(html)) => builder.singlepart(
-            SinglePart::builder()
-                .header(ContentType::TEXT_HTML)
-                .body(html.clone()),
-        ),
+    let html_part = |html: &String| {
+        SinglePart::builder()
+            .header(ContentType::TEXT_HTML)
+            .body(html.clone())
+    };
+    let body = match (&email.text, &email.html) {
+        (Some(text), Some(html)) => {
+            MultiPart::alternative_plain_html(text.clone(), html.clone()).into()
+        }
+        (Some(text), None) => SinglePart::plain(text.clone()).into(),
+        (None, Some(html)) => html_part(html).into(),
         (None, None) => return Err(MailError::Invalid("neither text nor html body".into())),
+    };
+    let built = if email.attachments.is_empty() {
+        match body {
+            Body::Single(part) => builder.singlepart(part),
+            Body::Multi(part) => builder.multipart(part),
+        }
+    } else {
+        let mut mixed = match body {
+            Body::Single(part) => MultiPart::mixed().singlepart(part),
+            Body::Multi(part) => MultiPart::mixed().multipart(part),
+        };
+        for a in &email.attachments {
+            let content_type = ContentType::parse(&a.content_type)
+                .unwrap_or_else(|_| ContentType::parse("application/octet-stream").expect("valid"));
+            mixed = mixed.singlepart(
+                lettre::message::Attachment::new(a.filename.clone())
+                    .body(a.bytes.clone(), content_type),
+            );
+        }
+        builder.multipart(mixed)
     };
     built.map_err(|e| MailError::Invalid(e.to_string()))
 }
@@ -200,6 +247,7 @@ mod tests {
             subject: "Hello".into(),
             text: Some("plain body".into()),
             html: Some("<p>html body</p>".into()),
+            attachments: Vec::new(),
         }
     }
 

@@ -27,6 +27,10 @@ pub struct QueueMetrics {
     pub duration: HistogramVec,
     depth: IntGaugeVec,
     dead: IntGaugeVec,
+    /// Broker backend: messages a group has yet to read, per topic.
+    pub lag: IntGaugeVec,
+    /// Broker backend: committed outbox messages not yet on the broker.
+    pub unrelayed: prometheus::IntGauge,
 }
 
 impl QueueMetrics {
@@ -114,6 +118,25 @@ impl Metrics {
                         "Deliveries in the dead-letter state, per consumer group",
                     ),
                     &["consumer"],
+                )
+                .unwrap(),
+            ),
+            lag: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "queue_consumer_lag",
+                        "Kafka: messages a consumer group has yet to read, per topic",
+                    ),
+                    &["consumer", "topic"],
+                )
+                .unwrap(),
+            ),
+            unrelayed: register(
+                &registry,
+                prometheus::IntGauge::new(
+                    "queue_outbox_unrelayed",
+                    "Kafka: committed messages waiting in the outbox for the broker",
                 )
                 .unwrap(),
             ),

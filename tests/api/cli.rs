@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use crate::helpers::{client, TestDb};
 
-const AGORA: &str = env!("CARGO_BIN_EXE_agora");
+pub const AGORA: &str = env!("CARGO_BIN_EXE_agora");
 
 /// `agora` with a clean environment (no AGORA_* from the caller) in `cwd`.
-fn agora(cwd: &std::path::Path) -> Command {
+pub fn agora(cwd: &std::path::Path) -> Command {
     let mut cmd = Command::new(AGORA);
     cmd.current_dir(cwd)
         .env_clear()
@@ -17,11 +17,11 @@ fn agora(cwd: &std::path::Path) -> Command {
     cmd
 }
 
-struct Running {
-    child: Child,
-    address: String,
+pub struct Running {
+    pub child: Child,
+    pub address: String,
     /// Every JSON log line the process printed so far.
-    logs: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 }
 
 impl Drop for Running {
@@ -32,7 +32,7 @@ impl Drop for Running {
 }
 
 /// Starts `agora serve` on a free port and reads its address from the `listening` log line.
-fn serve(mut cmd: Command) -> Running {
+pub fn serve(mut cmd: Command) -> Running {
     let mut child = cmd
         .env("AGORA__SERVER__PORT", "0")
         .stdout(Stdio::piped())

@@ -123,6 +123,26 @@ pub fn test_settings(db: &TestDb) -> Settings {
     s
 }
 
+/// How a test sets up the queue: `on_database`, or `on_kafka` (feature `kafka`).
+pub type QueueChoice = fn(&mut Settings);
+
+/// The default: the queue in the database.
+pub fn on_database(_: &mut Settings) {}
+
+/// The queue on the Kafka broker named by TEST_KAFKA_BROKERS (scripts/test.sh runs tansu),
+/// in a namespace of the test's own so tests sharing the broker never see each other.
+#[cfg(feature = "kafka")]
+pub fn on_kafka(s: &mut Settings) {
+    let brokers = std::env::var("TEST_KAFKA_BROKERS")
+        .expect("TEST_KAFKA_BROKERS: a Kafka-protocol broker (scripts/test.sh starts tansu)");
+    s.queue.backend = agora::platform::config::QueueBackend::Kafka;
+    s.queue.kafka.brokers = brokers;
+    s.queue.kafka.namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+    s.queue.kafka.partitions = 2;
+    s.queue.kafka.session_timeout_ms = 6000;
+    s.queue.kafka.relay_interval_ms = 20;
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,

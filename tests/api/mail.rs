@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, eventually, spawn_app_with, TestApp};
+use crate::helpers::{
+    assert_problem, eventually, on_database, spawn_app_with, QueueChoice, TestApp,
+};
 use crate::users::admin;
 
 const SERVER: &str = r#"
@@ -44,7 +46,7 @@ while True:
     time.sleep(3600)
 "#;
 
-struct SmtpServer {
+pub struct SmtpServer {
     child: Child,
     maildir: PathBuf,
 }
@@ -56,7 +58,7 @@ impl Drop for SmtpServer {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -64,7 +66,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_smtp(dir: &Path, port: u16) -> SmtpServer {
+pub fn start_smtp(dir: &Path, port: u16) -> SmtpServer {
     let script = dir.join("smtp_server.py");
     std::fs::write(&script, SERVER).unwrap();
     let maildir = dir.join("received");
@@ -86,14 +88,14 @@ fn start_smtp(dir: &Path, port: u16) -> SmtpServer {
 
 impl SmtpServer {
     /// Messages received with this Message-ID (account mails of the sender arrive here too).
-    fn received_with(&self, message_id: &str) -> Vec<String> {
+    pub fn received_with(&self, message_id: &str) -> Vec<String> {
         self.received()
             .into_iter()
             .filter(|m| m.contains(&format!("Message-ID: {message_id}")))
             .collect()
     }
 
-    fn received(&self) -> Vec<String> {
+    pub fn received(&self) -> Vec<String> {
         std::fs::read_dir(&self.maildir)
             .map(|d| {
                 d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
@@ -103,9 +105,10 @@ impl SmtpServer {
     }
 }
 
-async fn app_with_smtp(port: u16) -> TestApp {
+async fn app_with_smtp(port: u16, queue: QueueChoice) -> TestApp {
     spawn_app_with(
         move |s| {
+            queue(s);
             s.mailer.transport = agora::platform::config::MailTransport::Smtp;
             s.mailer.smtp.host = "127.0.0.1".into();
             s.mailer.smtp.port = port;
@@ -146,12 +149,11 @@ async fn email_when(app: &TestApp, token: &str, id: &Value, status: &str) -> Val
     .await
 }
 
-#[tokio::test]
-async fn an_email_sent_through_the_api_arrives_with_its_headers_and_body() {
+pub async fn arrives_with_its_headers_and_body(queue: QueueChoice) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let smtp = start_smtp(dir.path(), port);
-    let app = app_with_smtp(port).await;
+    let app = app_with_smtp(port, queue).await;
     let token = token(&app).await;
     let accepted = send(&app, &token, "Ada Lovelace <ada@example.com>").await;
     assert_eq!(accepted["status"], "queued");
@@ -178,12 +180,11 @@ async fn an_email_sent_through_the_api_arrives_with_its_headers_and_body() {
     );
 }
 
-#[tokio::test]
-async fn temporary_failures_are_retried_until_sent() {
+pub async fn temporary_failures_are_retried(queue: QueueChoice) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let smtp = start_smtp(dir.path(), port);
-    let app = app_with_smtp(port).await;
+    let app = app_with_smtp(port, queue).await;
     let token = token(&app).await;
     let accepted = send(&app, &token, "tempfail@example.com").await;
     let email = email_when(&app, &token, &accepted["id"], "sent").await;
@@ -209,12 +210,11 @@ async fn temporary_failures_are_retried_until_sent() {
     );
 }
 
-#[tokio::test]
-async fn a_permanent_failure_fails_at_once_and_suppresses_the_address() {
+pub async fn a_permanent_failure_fails_at_once_and_suppresses(queue: QueueChoice) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _smtp = start_smtp(dir.path(), port);
-    let app = app_with_smtp(port).await;
+    let app = app_with_smtp(port, queue).await;
     let token = token(&app).await;
     let accepted = send(&app, &token, "reject@example.com").await;
     let email = email_when(&app, &token, &accepted["id"], "failed").await;
@@ -276,12 +276,12 @@ async fn a_permanent_failure_fails_at_once_and_suppresses_the_address() {
     assert!(app.metrics().await.contains("email_dead_letter_total 2"));
 }
 
-#[tokio::test]
-async fn a_server_that_is_down_means_retrying_then_sent_once_it_is_back() {
+pub async fn a_server_down_means_retrying_then_sent(queue: QueueChoice) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let app = spawn_app_with(
         move |s| {
+            queue(s);
             s.mailer.transport = agora::platform::config::MailTransport::Smtp;
             s.mailer.smtp.host = "127.0.0.1".into();
             s.mailer.smtp.port = port;
@@ -300,7 +300,9 @@ async fn a_server_that_is_down_means_retrying_then_sent_once_it_is_back() {
     eventually("the retry depth gauge", Duration::from_secs(5), || async {
         app.metrics()
             .await
-            .contains("email_retry_queue_depth 1")
+            .lines()
+            .find_map(|l| l.strip_prefix("email_retry_queue_depth "))
+            .is_some_and(|n| n != "0")
             .then_some(())
     })
     .await;
@@ -311,6 +313,27 @@ async fn a_server_that_is_down_means_retrying_then_sent_once_it_is_back() {
             .len(),
         1
     );
+}
+
+// The delivery flows on the database queue; `kafka.rs` runs them through Kafka.
+#[tokio::test]
+async fn an_email_sent_through_the_api_arrives_with_its_headers_and_body() {
+    arrives_with_its_headers_and_body(on_database).await;
+}
+
+#[tokio::test]
+async fn temporary_failures_are_retried_until_sent() {
+    temporary_failures_are_retried(on_database).await;
+}
+
+#[tokio::test]
+async fn a_permanent_failure_fails_at_once_and_suppresses_the_address() {
+    a_permanent_failure_fails_at_once_and_suppresses(on_database).await;
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_means_retrying_then_sent_once_it_is_back() {
+    a_server_down_means_retrying_then_sent(on_database).await;
 }
 
 #[tokio::test]
@@ -358,13 +381,17 @@ async fn sends_are_validated_idempotent_and_counted() {
 
     // The default file transport delivers it; statistics count it.
     email_when(&app, &token, &first["id"], "sent").await;
-    let stats: Value = app
-        .get_auth("/api/v1/emails/stats", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(stats["sent"], 1);
+    // This one and the account's verification mail.
+    let stats: Value = eventually("both sent", Duration::from_secs(10), || async {
+        let stats: Value = app
+            .get_auth("/api/v1/emails/stats", &token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        (stats["sent"] == 2).then_some(stats)
+    })
+    .await;
     assert_eq!(stats["last_24h"]["success_rate"], 1.0);
     assert!(stats["last_7d"]["p95_latency_ms"].as_f64().is_some());
     let listed: Value = app
@@ -380,10 +407,13 @@ async fn sends_are_validated_idempotent_and_counted() {
         .to_string();
     let path = format!("/api/v1/emails/{}", first["id"].as_str().unwrap());
     assert_problem(app.get_auth(&path, &other).await, 404).await;
-    assert!(app
-        .metrics()
-        .await
-        .contains(r#"emails_processed_total{status="sent"} 1"#));
+    let metrics = app.metrics().await;
+    let sent: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"emails_processed_total{status="sent"} "#))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_default();
+    assert!(sent >= 2, "{metrics}");
 }
 
 #[tokio::test]
@@ -575,4 +605,116 @@ async fn contacts_are_private_searchable_and_usable_as_recipients() {
         assert_problem(not_mine, 422).await["errors"][0]["field"],
         "contact_ids"
     );
+}
+
+#[tokio::test]
+async fn attachments_go_along_and_must_be_the_senders() {
+    let app = crate::helpers::spawn_app().await;
+    let token = token(&app).await;
+    let other = app.register("other@example.com").await.1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let upload = |token: String, name: &'static str, text: &'static str| {
+        let app = &app;
+        async move {
+            let response = crate::files::upload(app, &token, name, "text/plain", text.into()).await;
+            assert_eq!(response.status(), 201);
+            response.json::<Value>().await.unwrap()["id"].clone()
+        }
+    };
+    let mine = upload(token.clone(), "notes.txt", "Meeting at noon.").await;
+    let theirs = upload(other, "secret.txt", "Not for you.").await;
+
+    let send = |attachments: Value| {
+        let body = json!({"to": ["Ada <ada@example.com>"], "subject": "With a file", "text": "See attached.", "attachments": attachments});
+        let (app, token) = (&app, token.clone());
+        async move { app.post_auth("/api/v1/emails/send", &token, &body).await }
+    };
+    let refused = assert_problem(send(json!([mine, theirs])).await, 422).await;
+    assert_eq!(refused["errors"][0]["field"], "attachments.1");
+    let twice = assert_problem(send(json!([mine, mine])).await, 422).await;
+    assert_eq!(twice["errors"][0]["field"], "attachments.1");
+
+    let accepted = send(json!([mine])).await;
+    assert_eq!(accepted.status(), 202);
+    let accepted: Value = accepted.json().await.unwrap();
+    let email = email_when(&app, &token, &accepted["id"], "sent").await;
+    assert_eq!(email["attachments"], json!([mine]));
+    let mails = app.mails_to("ada@example.com");
+    let mail = mails
+        .iter()
+        .find(|m| m.contains("Subject: With a file"))
+        .expect("the email in the outbox");
+    assert!(mail.contains("multipart/mixed"), "{mail}");
+    assert!(
+        mail.contains("Content-Disposition: attachment; filename=\"notes.txt\""),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("Meeting at noon.") || mail.contains("TWVldGluZyBhdCBub29uLg=="),
+        "{mail}"
+    );
+}
+
+#[tokio::test]
+async fn account_mails_are_emails_of_the_account_from_editable_templates() {
+    let app = crate::helpers::spawn_app().await;
+    let (_, tokens) = app.register("ada@example.com").await;
+    let token = tokens["access_token"].as_str().unwrap();
+    // The verification mail is one of the account's emails, with its status.
+    let sent = eventually(
+        "the verification email",
+        Duration::from_secs(10),
+        || async {
+            let list: Value = app
+                .get_auth("/api/v1/emails?status=sent", token)
+                .await
+                .json()
+                .await
+                .unwrap();
+            (list["pagination"]["total"] == 1).then_some(list)
+        },
+    )
+    .await;
+    assert_eq!(sent["data"][0]["subject"], "Confirm your email address");
+    assert_eq!(
+        sent["data"][0]["recipients"]["to"][0],
+        "Test User <ada@example.com>"
+    );
+
+    // An administrator rewords it; the next one says so.
+    let root = admin(&app, "root@example.com").await;
+    let templates: Value = app
+        .get_auth("/api/v1/email-templates", &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let verify = templates
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "auth.verify_email")
+        .expect("seeded with the migrations");
+    let reworded = json!({"name": "auth.verify_email", "subject": "{{ name }}, one more step",
+                          "text": "Open {{ link }} within {{ valid_for_minutes }} minutes."});
+    let path = format!("/api/v1/email-templates/{}", verify["id"].as_str().unwrap());
+    let response = app
+        .client
+        .put(app.url(&path))
+        .bearer_auth(&root)
+        .json(&reworded)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let resend = app
+        .post_auth("/api/v1/auth/resend-verification", token, &json!({}))
+        .await;
+    assert_eq!(resend.status(), 202);
+    let mail = app
+        .mail("ada@example.com", "Test User, one more step", 1)
+        .await;
+    assert!(mail.contains("verify-email?token="), "{mail}");
 }

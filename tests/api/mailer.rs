@@ -79,6 +79,7 @@ fn email(id: &str) -> OutgoingEmail {
         subject: "Your order shipped".into(),
         text: Some("It is on its way.".into()),
         html: None,
+        attachments: Vec::new(),
     }
 }
 

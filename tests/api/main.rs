@@ -8,9 +8,12 @@ mod errors;
 mod files;
 mod health;
 mod helpers;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod locations;
 mod mail;
 mod mailer;
+mod notifications;
 mod orders;
 mod queue;
 mod rate_limit;

@@ -10,12 +10,12 @@ use crate::catalog::{create, product, seller, Seller};
 use crate::helpers::{assert_problem, eventually, spawn_app, spawn_app_with, TestApp};
 use crate::users::admin;
 
-struct Buyer {
-    token: String,
-    address: Value,
+pub struct Buyer {
+    pub token: String,
+    pub address: Value,
 }
 
-async fn buyer(app: &TestApp, email: &str) -> Buyer {
+pub async fn buyer(app: &TestApp, email: &str) -> Buyer {
     let (_, tokens) = app.register(email).await;
     let token = tokens["access_token"].as_str().unwrap().to_string();
     let address = app
@@ -33,7 +33,12 @@ async fn buyer(app: &TestApp, email: &str) -> Buyer {
     }
 }
 
-async fn order(app: &TestApp, buyer: &Buyer, key: Option<&str>, items: Value) -> reqwest::Response {
+pub async fn order(
+    app: &TestApp,
+    buyer: &Buyer,
+    key: Option<&str>,
+    items: Value,
+) -> reqwest::Response {
     let mut request = app
         .client
         .post(app.url("/api/v1/orders"))
@@ -58,7 +63,7 @@ async fn stock(app: &TestApp, product: &Value) -> i64 {
     p["stock"].as_i64().unwrap()
 }
 
-async fn move_to(app: &TestApp, token: &str, order: &Value, status: &str) -> reqwest::Response {
+pub async fn move_to(app: &TestApp, token: &str, order: &Value, status: &str) -> reqwest::Response {
     let path = format!("/api/v1/orders/{}/status", order["id"].as_str().unwrap());
     app.post_auth(&path, token, &json!({ "status": status }))
         .await
@@ -342,7 +347,8 @@ async fn unpaid_orders_expire_and_return_their_stock() {
     assert_eq!(stock(&app, &item).await, 5);
 }
 
-fn sign(secret: &str, body: &str) -> String {
+/// `sha256=<hex HMAC-SHA256>` of `body`, as webhooks sign.
+pub fn sign(secret: &str, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body.as_bytes());
     let hex: String = mac

@@ -124,6 +124,22 @@ pub trait Authenticator: Send + Sync + 'static {
     async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticationError>;
 }
 
+/// How to reach an account's owner, for other domains that write to them (notifications).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserContact {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub is_active: bool,
+}
+
+/// Looks accounts up. In one process the auth service; split out, a client of `/users/{id}`.
+#[async_trait]
+pub trait UserDirectory: Send + Sync + 'static {
+    async fn contact(&self, user_id: Uuid) -> anyhow::Result<Option<UserContact>>;
+}
+
 /// Extracts the caller from `Authorization: Bearer ...`; 401 without a valid token.
 /// Works in any router whose state yields an `Arc<dyn Authenticator>`.
 pub struct Authenticated(pub Principal);

@@ -24,6 +24,8 @@ pub use self::{
     model::{AuthError, User},
     service::{AuthService, TokenPair},
 };
+#[cfg(feature = "auth")]
+pub use jobs::MailSlot;
 
 #[cfg(feature = "auth")]
 mod mounting {
@@ -31,7 +33,7 @@ mod mounting {
 
     use utoipa_axum::router::OpenApiRouter;
 
-    use super::contract::Authenticator;
+    use super::contract::{Authenticator, UserDirectory};
     use super::http::{self, AuthState};
     use super::jobs::AccountMailer;
     use super::service::AuthService;
@@ -45,9 +47,12 @@ mod mounting {
         pub root: OpenApiRouter,
         pub consumers: Vec<Arc<dyn Consumer>>,
         pub authenticator: Arc<dyn Authenticator>,
+        pub directory: Arc<dyn UserDirectory>,
     }
 
-    pub fn mount(platform: &Platform) -> anyhow::Result<MountedAuth> {
+    /// `mail`: filled once the mail domain is mounted (it needs auth first), so account
+    /// mails go through it.
+    pub fn mount(platform: &Platform, mail: super::jobs::MailSlot) -> anyhow::Result<MountedAuth> {
         let svc = Arc::new(AuthService::new(
             platform.db.clone(),
             &platform.settings,
@@ -62,8 +67,9 @@ mod mounting {
         Ok(MountedAuth {
             api: http::routes(limit).with_state(state.clone()),
             root: http::root_routes().with_state(state),
-            consumers: vec![Arc::new(AccountMailer::new(platform.mailer.clone()))],
-            authenticator: svc,
+            consumers: vec![Arc::new(AccountMailer::new(platform.mailer.clone(), mail))],
+            authenticator: svc.clone(),
+            directory: svc,
         })
     }
 

@@ -18,8 +18,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::contract::{
-    AuthenticationError, Authenticator, Permission, Principal, Role, UserRegistered,
-    USER_REGISTERED,
+    AuthenticationError, Authenticator, Permission, Principal, Role, UserContact, UserDirectory,
+    UserRegistered, USER_REGISTERED,
 };
 use super::jobs::{AccountMail, ACCOUNT_MAIL};
 use super::keys::{Claims, KeyRing};
@@ -319,6 +319,7 @@ impl AuthService {
             tx,
             AccountMail {
                 kind: purpose.to_string(),
+                user_id: Some(user.id),
                 to: user.email.clone(),
                 name: user.name.clone(),
                 token: Some(token),
@@ -551,6 +552,7 @@ impl AuthService {
             &mut tx,
             AccountMail {
                 kind: "account_locked".into(),
+                user_id: Some(user.id),
                 to: user.email.clone(),
                 name: user.name.clone(),
                 token: None,
@@ -974,6 +976,21 @@ fn locked(until: DateTime<Utc>) -> AuthError {
     let left = (until - now()).num_milliseconds().max(0) as u64;
     AuthError::Locked {
         retry_after_secs: left.div_ceil(1000).max(1),
+    }
+}
+
+#[async_trait]
+impl UserDirectory for AuthService {
+    async fn contact(&self, user_id: Uuid) -> anyhow::Result<Option<UserContact>> {
+        Ok(repo::user_by_id(&self.db, user_id)
+            .await?
+            .map(|row| UserContact {
+                user_id: row.id,
+                email: row.email,
+                name: row.name,
+                phone: row.phone,
+                is_active: row.is_active,
+            }))
     }
 }
 

@@ -42,6 +42,8 @@ pub enum FilesError {
 #[async_trait]
 pub trait FilesApi: Send + Sync + 'static {
     async fn get(&self, id: Uuid) -> Result<Option<FileInfo>, FilesError>;
+    /// The file and its bytes (for attaching it to an email).
+    async fn read(&self, id: Uuid) -> Result<Option<(FileInfo, Vec<u8>)>, FilesError>;
     /// Stores an upload for `owner`, checked as `POST /files` checks it.
     async fn upload(
         &self,

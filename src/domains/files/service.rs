@@ -183,6 +183,18 @@ impl FilesApi for FilesService {
         Ok(row.as_ref().map(info))
     }
 
+    async fn read(&self, id: Uuid) -> Result<Option<(FileInfo, Vec<u8>)>, FilesError> {
+        let row = repo::by_id(&self.db, id)
+            .await
+            .map_err(|e| FilesError::Unavailable(e.to_string()))?;
+        let Some(row) = row else { return Ok(None) };
+        match self.storage.get(&row.stored_name).await {
+            Ok(bytes) => Ok(Some((info(&row), bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(FilesError::Unavailable(e.to_string())),
+        }
+    }
+
     async fn upload(
         &self,
         owner: Uuid,

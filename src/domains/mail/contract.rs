@@ -10,3 +10,46 @@ pub const SEND_REQUESTED: &str = "mail.send_requested";
 pub struct SendRequested {
     pub email_id: Uuid,
 }
+
+/// An email the system sends on a user's behalf (a notification), not typed by them.
+#[derive(Debug, Clone)]
+pub struct SystemEmail {
+    /// The account it is for; it shows among that account's emails.
+    pub owner_id: Uuid,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    /// The same key again returns the first email instead of sending another.
+    pub key: String,
+}
+
+/// A system email from a stored template (`GET /email-templates`).
+#[derive(Debug, Clone)]
+pub struct TemplateEmail {
+    pub owner_id: Uuid,
+    pub to: String,
+    pub template: String,
+    pub variables: serde_json::Value,
+    pub key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SystemSendError {
+    /// Retrying cannot help: a suppressed or malformed address.
+    #[error("{0}")]
+    Refused(String),
+    /// The template is missing or does not render with these variables.
+    #[error("{0}")]
+    Template(String),
+    #[error(transparent)]
+    Unavailable(#[from] anyhow::Error),
+}
+
+/// Queues emails for delivery. In one process the mail service; split out, an HTTP client.
+#[async_trait::async_trait]
+pub trait MailSender: Send + Sync + 'static {
+    /// Stores the email as `queued` and asks for its delivery; returns its id.
+    async fn send_system(&self, email: SystemEmail) -> Result<Uuid, SystemSendError>;
+    /// The same, with subject and body rendered from a stored template.
+    async fn send_template(&self, email: TemplateEmail) -> Result<Uuid, SystemSendError>;
+}

@@ -54,6 +54,7 @@ impl From<MailError> for ApiError {
                 ApiError::too_many_requests(retry_after_secs).with_detail(message)
             }
             MailError::Db(e) => e.into(),
+            MailError::Unavailable(e) => ApiError::internal(e),
         }
     }
 }

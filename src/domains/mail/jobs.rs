@@ -12,17 +12,21 @@ use std::num::NonZeroU32;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
+use uuid::Uuid;
+
 use super::contract::{SendRequested, SEND_REQUESTED};
 use super::model::{address_of, Attempt, EmailStatus};
 use super::repo;
+use crate::domains::files::contract::FilesApi;
 use crate::platform::config::MailSettings;
 use crate::platform::db::{Db, DbError};
-use crate::platform::mailer::{MailError, Mailer, OutgoingEmail};
+use crate::platform::mailer::{Attachment, MailError, Mailer, OutgoingEmail};
 use crate::platform::queue::{Consumer, HandlerError, Message};
 
 pub struct Delivery {
     pub db: Db,
     pub mailer: Arc<dyn Mailer>,
+    pub files: Option<Arc<dyn FilesApi>>,
     pub max_attempts: u32,
     /// Emails per second this replica hands to the relay, all senders together.
     relay_rate: DefaultDirectRateLimiter,
@@ -35,6 +39,7 @@ impl Delivery {
     pub fn new(
         db: Db,
         mailer: Arc<dyn Mailer>,
+        files: Option<Arc<dyn FilesApi>>,
         settings: &MailSettings,
         registry: &Registry,
     ) -> anyhow::Result<Self> {
@@ -60,12 +65,39 @@ impl Delivery {
         Ok(Self {
             db,
             mailer,
+            files,
             max_attempts: settings.max_attempts,
             relay_rate: RateLimiter::direct(Quota::per_second(per_second)),
             processed,
             duration,
             dead,
         })
+    }
+}
+
+impl Delivery {
+    /// The files to send along; one deleted since the email was accepted fails it for good.
+    async fn attachments(&self, ids: &[Uuid]) -> Result<Vec<Attachment>, HandlerError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let files = self.files.as_ref().ok_or_else(|| {
+                HandlerError::Permanent("attachments need the files domain".into())
+            })?;
+            match files.read(*id).await {
+                Ok(Some((info, bytes))) => out.push(Attachment {
+                    filename: info.filename,
+                    content_type: info.content_type,
+                    bytes,
+                }),
+                Ok(None) => {
+                    return Err(HandlerError::Permanent(format!(
+                        "attachment {id} was deleted"
+                    )))
+                }
+                Err(e) => return Err(HandlerError::Retry(e.to_string())),
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -122,6 +154,7 @@ impl Consumer for Delivery {
                 .filter_map(|m| m.parse().ok())
                 .collect::<Vec<_>>()
         };
+        let attachments = self.attachments(&email.attachments).await?;
         let outgoing = OutgoingEmail {
             message_id: email.message_id.clone(),
             from: None,
@@ -131,6 +164,7 @@ impl Consumer for Delivery {
             subject: email.subject.clone(),
             text: email.text.clone(),
             html: email.html.clone(),
+            attachments,
         };
         self.relay_rate.until_ready().await;
         let started = Instant::now();

@@ -29,6 +29,7 @@ mod mounting {
     use super::service::MailService;
     use crate::app::Platform;
     use crate::domains::auth::contract::Authenticator;
+    use crate::domains::files::contract::FilesApi;
     use crate::platform::http::API_PREFIX;
     use crate::platform::queue::Consumer;
 
@@ -36,11 +37,14 @@ mod mounting {
         pub api: OpenApiRouter,
         pub consumers: Vec<Arc<dyn Consumer>>,
         pub tasks: Vec<crate::domains::Task>,
+        /// Sends for other domains (notifications).
+        pub sender: Arc<dyn super::contract::MailSender>,
     }
 
     pub fn mount(
         platform: &Platform,
         authenticator: Option<Arc<dyn Authenticator>>,
+        files: Option<Arc<dyn FilesApi>>,
     ) -> anyhow::Result<MountedMail> {
         let authenticator = authenticator.ok_or_else(|| {
             anyhow::anyhow!(
@@ -49,11 +53,13 @@ mod mounting {
         })?;
         let svc = Arc::new(MailService::new(
             platform.db.clone(),
+            files.clone(),
             platform.settings.mail.per_user_per_minute,
         ));
         let delivery = Delivery::new(
             platform.db.clone(),
             platform.mailer.clone(),
+            files,
             &platform.settings.mail,
             &platform.metrics.registry,
         )?;
@@ -69,6 +75,7 @@ mod mounting {
             std::time::Duration::from_secs(platform.settings.queue.metrics_interval_secs.max(1));
         let db = platform.db.clone();
         Ok(MountedMail {
+            sender: svc.clone(),
             api: http::routes().with_state(MailState { svc, authenticator }),
             consumers: vec![Arc::new(delivery)],
             tasks: vec![Box::new(move |stop| {

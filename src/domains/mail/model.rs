@@ -82,7 +82,13 @@ pub struct SendRequest {
     /// Values for the template's variables.
     #[schema(value_type = Option<Object>, example = json!({"name": "Ada"}))]
     pub variables: Option<serde_json::Value>,
+    /// Files of the sender's (ids from `POST /files`) to attach, at most 10.
+    #[serde(default)]
+    pub attachments: Vec<Uuid>,
 }
+
+/// Most files one email carries.
+pub const MAX_ATTACHMENTS: usize = 10;
 
 /// The bare address of a mailbox (`Ada <ada@example.com>` -> `ada@example.com`), lower case.
 pub fn address_of(mailbox: &str) -> Option<String> {
@@ -114,6 +120,14 @@ impl SendRequest {
                 if address_of(mailbox).is_none() {
                     errors.push(field(format!("{name}.{i}"), "is not a valid email address"));
                 }
+            }
+        }
+        if self.attachments.len() > MAX_ATTACHMENTS {
+            errors.push(field("attachments".into(), "at most 10 files"));
+        }
+        for (i, id) in self.attachments.iter().enumerate() {
+            if self.attachments[..i].contains(id) {
+                errors.push(field(format!("attachments.{i}"), "is attached twice"));
             }
         }
         // With a template, the template gives subject and body.
@@ -159,6 +173,8 @@ pub struct Email {
     pub message_id: String,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// Files sent along (ids of the files domain).
+    pub attachments: Vec<Uuid>,
     /// Every delivery attempt (on `GET /emails/{id}`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub delivery_attempts: Vec<Attempt>,
@@ -180,6 +196,7 @@ mod tests {
             template: None,
             variables: None,
             contact_ids: vec![],
+            attachments: vec![],
         };
         let fields: Vec<String> = bad
             .validate()

@@ -26,6 +26,7 @@ enum MailEmails {
     CreatedAt,
     UpdatedAt,
     SentAt,
+    Attachments,
 }
 
 #[derive(Iden)]
@@ -65,6 +66,7 @@ pub struct EmailRow {
     pub request_hash: String,
     created_at: DateTime<Utc>,
     sent_at: Option<DateTime<Utc>>,
+    attachments: Json<Vec<Uuid>>,
 }
 
 impl EmailRow {
@@ -82,6 +84,7 @@ impl EmailRow {
             message_id: self.message_id,
             created_at: self.created_at,
             sent_at: self.sent_at,
+            attachments: self.attachments.0,
             delivery_attempts: Vec::new(),
         }
     }
@@ -103,6 +106,7 @@ fn select_email() -> SelectStatement {
             E::RequestHash,
             E::CreatedAt,
             E::SentAt,
+            E::Attachments,
         ])
         .from(E::Table)
         .to_owned()
@@ -118,6 +122,7 @@ pub struct NewEmail<'a> {
     pub message_id: &'a str,
     pub idempotency_key: Option<&'a str>,
     pub request_hash: &'a str,
+    pub attachments: &'a [Uuid],
 }
 
 pub async fn insert_email(
@@ -142,6 +147,7 @@ pub async fn insert_email(
                 E::RequestHash,
                 E::CreatedAt,
                 E::UpdatedAt,
+                E::Attachments,
             ])
             .values_panic([
                 e.id.into(),
@@ -159,6 +165,9 @@ pub async fn insert_email(
                 e.request_hash.into(),
                 now.into(),
                 now.into(),
+                serde_json::to_value(e.attachments)
+                    .unwrap_or_default()
+                    .into(),
             ]),
     )
     .await?;

@@ -2,6 +2,7 @@
 //! job in one transaction; listing, statistics, dead letters and retries.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use governor::clock::{Clock, DefaultClock};
@@ -12,11 +13,14 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::contacts::{self, Contact, ContactInput};
-use super::contract::{SendRequested, SEND_REQUESTED};
+use super::contract::{
+    MailSender, SendRequested, SystemEmail, SystemSendError, TemplateEmail, SEND_REQUESTED,
+};
 use super::model::{address_of, Email, EmailStatus, Recipients, SendRequest};
 use super::repo::{self, EmailFilter, NewEmail};
 use super::templates::{self, Rendered, Template, TemplateInput};
 use crate::domains::auth::contract::{Permission, Principal};
+use crate::domains::files::contract::FilesApi;
 use crate::platform::db::{Db, DbError};
 use crate::platform::http::FieldError;
 use crate::platform::queue::{publish, Outgoing};
@@ -33,6 +37,8 @@ pub enum MailError {
     NotFailed,
     #[error("too many emails; try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -68,17 +74,23 @@ pub struct Stats {
     pub last_7d: Window,
 }
 
+/// What the attachments of one email may weigh together.
+pub const MAX_ATTACHMENT_BYTES: u64 = 20 * 1024 * 1024;
+
 pub struct MailService {
     db: Db,
+    /// Attachments; without the files domain, emails carry none.
+    files: Option<Arc<dyn FilesApi>>,
     /// Sends per user and minute, on this replica.
     per_user: DefaultKeyedRateLimiter<Uuid>,
 }
 
 impl MailService {
-    pub fn new(db: Db, per_user_per_minute: u32) -> Self {
+    pub fn new(db: Db, files: Option<Arc<dyn FilesApi>>, per_user_per_minute: u32) -> Self {
         let per_minute = NonZeroU32::new(per_user_per_minute).unwrap_or(NonZeroU32::MIN);
         Self {
             db,
+            files,
             per_user: RateLimiter::keyed(Quota::per_minute(per_minute)),
         }
     }
@@ -107,6 +119,8 @@ impl MailService {
             }
         }
         request.validate().map_err(MailError::Validation)?;
+        self.check_attachments(principal, &request.attachments)
+            .await?;
         let mut request = request;
         if !request.contact_ids.is_empty() {
             let found =
@@ -185,31 +199,50 @@ impl MailService {
             return Err(MailError::Validation(errors));
         }
 
-        let id = Uuid::now_v7();
-        let message_id = format!("<{id}@agora>");
         let empty_to_none = |b: &Option<String>| {
             b.as_deref()
                 .filter(|b| !b.trim().is_empty())
                 .map(str::to_string)
         };
-        let (text, html) = (empty_to_none(&request.text), empty_to_none(&request.html));
+        let content = Content {
+            subject: request.subject.trim(),
+            text: empty_to_none(&request.text),
+            html: empty_to_none(&request.html),
+            attachments: &request.attachments,
+        };
+        self.enqueue(principal.user_id, key, &hash, &recipients, content)
+            .await
+    }
+
+    /// Stores the email as `queued` with its delivery job, in one transaction. A key already
+    /// used by this owner (a race with another request) returns that email.
+    async fn enqueue(
+        &self,
+        owner: Uuid,
+        key: Option<&str>,
+        hash: &str,
+        recipients: &Recipients,
+        content: Content<'_>,
+    ) -> Result<Accepted, MailError> {
+        let id = Uuid::now_v7();
+        let message_id = format!("<{id}@agora>");
         let new = NewEmail {
             id,
-            owner_id: principal.user_id,
-            recipients: &recipients,
-            subject: request.subject.trim(),
-            text: text.as_deref(),
-            html: html.as_deref(),
+            owner_id: owner,
+            recipients,
+            subject: content.subject,
+            text: content.text.as_deref(),
+            html: content.html.as_deref(),
             message_id: &message_id,
             idempotency_key: key,
-            request_hash: &hash,
+            request_hash: hash,
+            attachments: content.attachments,
         };
         let mut tx = self.db.begin().await?;
         if let Err(e) = repo::insert_email(&mut tx, &new, Utc::now()).await {
             drop(tx);
             if let (DbError::UniqueViolation { .. }, Some(key)) = (&e, key) {
-                if let Some(existing) = repo::email_by_key(&self.db, principal.user_id, key).await?
-                {
+                if let Some(existing) = repo::email_by_key(&self.db, owner, key).await? {
                     let email = existing.into_email();
                     return Ok(Accepted {
                         id: email.id,
@@ -235,6 +268,49 @@ impl MailService {
             status: EmailStatus::Queued,
             replayed: false,
         })
+    }
+
+    /// Every attachment is a file of the sender's (an administrator may attach any), and all
+    /// of them together stay under `MAX_ATTACHMENT_BYTES`.
+    async fn check_attachments(
+        &self,
+        principal: &Principal,
+        ids: &[Uuid],
+    ) -> Result<(), MailError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let invalid = |field: String, message: String| {
+            MailError::Validation(vec![FieldError { field, message }])
+        };
+        let Some(files) = &self.files else {
+            return Err(invalid(
+                "attachments".into(),
+                "this server has no files domain to attach from".into(),
+            ));
+        };
+        let mut total = 0;
+        for (i, id) in ids.iter().enumerate() {
+            let file = files
+                .get(*id)
+                .await
+                .map_err(|e| MailError::Unavailable(e.to_string()))?
+                .filter(|f| principal.owns_or_can(f.owner_id, Permission::ManageAnyResource));
+            let Some(file) = file else {
+                return Err(invalid(
+                    format!("attachments.{i}"),
+                    format!("no file {id} of yours"),
+                ));
+            };
+            total += file.size;
+        }
+        if total > MAX_ATTACHMENT_BYTES {
+            return Err(invalid(
+                "attachments".into(),
+                format!("at most {} MB in all", MAX_ATTACHMENT_BYTES / 1024 / 1024),
+            ));
+        }
+        Ok(())
     }
 
     fn scope(principal: &Principal, user: Option<Uuid>) -> Option<Uuid> {
@@ -508,4 +584,104 @@ pub struct Suppression {
     /// The SMTP answer that suppressed it.
     pub reason: String,
     pub created_at: chrono::DateTime<Utc>,
+}
+
+/// What an email says.
+struct Content<'a> {
+    subject: &'a str,
+    text: Option<String>,
+    html: Option<String>,
+    attachments: &'a [Uuid],
+}
+
+#[async_trait::async_trait]
+impl MailSender for MailService {
+    /// Not rate limited per user (the system sends, not the user); suppression still applies.
+    async fn send_system(&self, email: SystemEmail) -> Result<Uuid, SystemSendError> {
+        let content = Content {
+            subject: email.subject.trim(),
+            text: Some(email.text.clone()),
+            html: None,
+            attachments: &[],
+        };
+        self.send_as_system(email.owner_id, &email.to, &email.key, content)
+            .await
+    }
+
+    async fn send_template(&self, email: TemplateEmail) -> Result<Uuid, SystemSendError> {
+        let unavailable = |e: MailError| SystemSendError::Unavailable(anyhow::anyhow!(e));
+        let Some(template) = templates::by_name(&self.db, &email.template)
+            .await
+            .map_err(|e| unavailable(e.into()))?
+        else {
+            return Err(SystemSendError::Template(format!(
+                "no mail template `{}`",
+                email.template
+            )));
+        };
+        let rendered = templates::render(
+            &template.subject,
+            template.html.as_deref(),
+            template.text.as_deref(),
+            &email.variables,
+            true,
+        )
+        .map_err(|errors| {
+            let detail: Vec<String> = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect();
+            SystemSendError::Template(format!("`{}`: {}", email.template, detail.join("; ")))
+        })?;
+        let content = Content {
+            subject: rendered.subject.trim(),
+            text: rendered.text,
+            html: rendered.html,
+            attachments: &[],
+        };
+        self.send_as_system(email.owner_id, &email.to, &email.key, content)
+            .await
+    }
+}
+
+impl MailService {
+    /// Queues an email for `owner` once per `key`, unless the address is suppressed.
+    async fn send_as_system(
+        &self,
+        owner: Uuid,
+        to: &str,
+        key: &str,
+        content: Content<'_>,
+    ) -> Result<Uuid, SystemSendError> {
+        let unavailable = |e: MailError| SystemSendError::Unavailable(anyhow::anyhow!(e));
+        if let Some(existing) = repo::email_by_key(&self.db, owner, key)
+            .await
+            .map_err(|e| unavailable(e.into()))?
+        {
+            return Ok(existing.into_email().id);
+        }
+        let Some(address) = address_of(to) else {
+            return Err(SystemSendError::Refused(format!(
+                "`{to}` is not an email address"
+            )));
+        };
+        let suppressed = repo::suppressed_among(&self.db, std::slice::from_ref(&address))
+            .await
+            .map_err(|e| unavailable(e.into()))?;
+        if !suppressed.is_empty() {
+            return Err(SystemSendError::Refused(format!(
+                "{address} is suppressed after a hard bounce"
+            )));
+        }
+        let recipients = Recipients {
+            to: vec![to.to_string()],
+            cc: Vec::new(),
+            bcc: Vec::new(),
+        };
+        let accepted = self
+            .enqueue(owner, Some(key), "system", &recipients, content)
+            .await
+            .map_err(unavailable)?;
+        Ok(accepted.id)
+    }
 }

@@ -30,7 +30,8 @@ pub struct Liveness {
 
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ok` when every check passes, else `unavailable`.
+    /// `ok` when every check passes, `degraded` when the queue's broker is out of reach
+    /// (still ready: messages wait in the outbox), else `unavailable`.
     #[schema(example = "ok")]
     pub status: &'static str,
     pub checks: ReadinessChecks,
@@ -44,7 +45,7 @@ pub struct ReadinessChecks {
     /// Every migration this binary knows of is applied.
     #[schema(example = "ok")]
     pub migrations: String,
-    /// The queue workers are running.
+    /// The queue workers are running (`ok`, `stopped`, or `degraded: ...`).
     #[schema(example = "ok")]
     pub queue: String,
 }
@@ -98,20 +99,26 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
         Ok(pending) => format!("{} pending", pending.len()),
         Err(_) => "unknown".to_string(),
     };
-    let queue = if state.queue.is_running() {
-        "ok"
+    let (queue, degraded) = if !state.queue.is_running() {
+        ("stopped".to_string(), false)
+    } else if let Some(why) = state.queue.degraded().await {
+        (format!("degraded: {why}"), true)
     } else {
-        "stopped"
-    }
-    .to_string();
-    let ready = database == "ok" && migrations == "ok" && queue == "ok";
+        ("ok".to_string(), false)
+    };
+    // A degraded queue still takes work (it waits in the outbox): ready, but say so.
+    let ready = database == "ok" && migrations == "ok" && (queue == "ok" || degraded);
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let body = Readiness {
-        status: if ready { "ok" } else { "unavailable" },
+        status: match (ready, degraded) {
+            (false, _) => "unavailable",
+            (true, true) => "degraded",
+            (true, false) => "ok",
+        },
         checks: ReadinessChecks {
             database,
             migrations,

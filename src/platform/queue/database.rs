@@ -22,14 +22,15 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{
-    Backoff, Consumer, ConsumerStats, DeadLetter, HandlerError, Message, Outgoing, QueueBackend,
+    supervise, Backoff, Consumer, ConsumerStats, DeadLetter, HandlerError, Message, Outgoing,
+    QueueBackend, QueueError,
 };
 use crate::platform::config::QueueSettings;
 use crate::platform::db::{Db, DbError, Tx};
 use crate::platform::metrics::QueueMetrics;
 
 #[derive(Iden)]
-enum QueueSubscriptions {
+pub(super) enum QueueSubscriptions {
     Table,
     Consumer,
     Topic,
@@ -37,17 +38,22 @@ enum QueueSubscriptions {
 }
 
 #[derive(Iden)]
-enum QueueMessages {
+pub(super) enum QueueMessages {
     Table,
     Id,
     Topic,
     Key,
     Payload,
     CreatedAt,
+    /// Read by the broker relay only.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    RelayedAt,
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    RelayLockedUntil,
 }
 
 #[derive(Iden)]
-enum QueueDeliveries {
+pub(super) enum QueueDeliveries {
     Table,
     Id,
     MessageId,
@@ -67,7 +73,7 @@ use QueueMessages as M;
 const PENDING: &str = "pending";
 const PROCESSING: &str = "processing";
 const DONE: &str = "done";
-const DEAD: &str = "dead";
+pub(super) const DEAD: &str = "dead";
 
 /// Inserts the message and a delivery for every group subscribed to its topic.
 pub(super) async fn insert_message(tx: &mut Tx, message: Outgoing) -> Result<Uuid, DbError> {
@@ -176,6 +182,15 @@ struct Shared {
 }
 
 impl DatabaseQueue {
+    /// One dead delivery, for an adapter that replays it elsewhere.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(super) async fn dead_letter(
+        &self,
+        delivery_id: Uuid,
+    ) -> Result<Option<DeadLetter>, DbError> {
+        self.0.dead_letter(delivery_id).await
+    }
+
     pub fn new(db: Db, settings: QueueSettings, metrics: QueueMetrics) -> Self {
         Self(Arc::new(Shared {
             backoff: Backoff::from_settings(&settings),
@@ -469,15 +484,6 @@ impl Shared {
     }
 }
 
-/// Clears the running flag however the supervisor ends.
-struct RunningGuard(Arc<AtomicBool>);
-
-impl Drop for RunningGuard {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::SeqCst);
-    }
-}
-
 #[async_trait]
 impl QueueBackend for DatabaseQueue {
     async fn subscribe(&self, consumers: &[Arc<dyn Consumer>]) -> Result<(), DbError> {
@@ -489,21 +495,12 @@ impl QueueBackend for DatabaseQueue {
         consumers: Vec<Arc<dyn Consumer>>,
         shutdown: CancellationToken,
     ) -> Result<JoinHandle<()>, DbError> {
-        self.0.running.store(true, Ordering::SeqCst);
-        let guard = RunningGuard(self.0.running.clone());
         let mut tasks = tokio::task::JoinSet::new();
         for consumer in consumers {
             tasks.spawn(self.0.clone().run_worker(consumer, shutdown.clone()));
         }
         tasks.spawn(self.0.clone().run_housekeeping(shutdown));
-        Ok(tokio::spawn(async move {
-            let _guard = guard;
-            while let Some(done) = tasks.join_next().await {
-                if let Err(e) = done {
-                    tracing::error!(error = %e, "queue worker ended abnormally");
-                }
-            }
-        }))
+        Ok(supervise(tasks, self.0.running.clone()))
     }
 
     fn is_running(&self) -> bool {
@@ -523,8 +520,8 @@ impl QueueBackend for DatabaseQueue {
         self.0.dead_letters(consumer, limit, offset).await
     }
 
-    async fn replay(&self, delivery_id: Uuid) -> Result<bool, DbError> {
-        self.0.replay(delivery_id).await
+    async fn replay(&self, delivery_id: Uuid) -> Result<bool, QueueError> {
+        Ok(self.0.replay(delivery_id).await?)
     }
 }
 
@@ -582,21 +579,7 @@ impl Shared {
         let rows: Vec<DeadRow> = self
             .db
             .fetch_all(
-                Query::select()
-                    .expr_as(Expr::col((D::Table, D::Id)), Alias::new("delivery_id"))
-                    .expr_as(Expr::col((M::Table, M::Id)), Alias::new("message_id"))
-                    .column((D::Table, D::Consumer))
-                    .column((M::Table, M::Topic))
-                    .column((M::Table, M::Key))
-                    .column((M::Table, M::Payload))
-                    .column((D::Table, D::Attempts))
-                    .column((D::Table, D::LastError))
-                    .column((D::Table, D::UpdatedAt))
-                    .from(D::Table)
-                    .inner_join(
-                        M::Table,
-                        Expr::col((M::Table, M::Id)).equals((D::Table, D::MessageId)),
-                    )
+                dead_rows()
                     .cond_where(filter)
                     .order_by((D::Table, D::UpdatedAt), Order::Desc)
                     .limit(limit)
@@ -607,6 +590,18 @@ impl Shared {
             rows.into_iter().map(DeadRow::into_dead_letter).collect(),
             total as u64,
         ))
+    }
+
+    async fn dead_letter(&self, delivery_id: Uuid) -> Result<Option<DeadLetter>, DbError> {
+        let row: Option<DeadRow> = self
+            .db
+            .fetch_optional(
+                dead_rows()
+                    .and_where(Expr::col((D::Table, D::Id)).eq(delivery_id))
+                    .and_where(Expr::col((D::Table, D::Status)).eq(DEAD)),
+            )
+            .await?;
+        Ok(row.map(DeadRow::into_dead_letter))
     }
 
     async fn replay(&self, delivery_id: Uuid) -> Result<bool, DbError> {
@@ -629,6 +624,30 @@ impl Shared {
     }
 }
 
+/// Dead deliveries with their messages; the caller adds the filter.
+fn dead_rows() -> sea_query::SelectStatement {
+    Query::select()
+        .expr_as(Expr::col((D::Table, D::Id)), Alias::new("delivery_id"))
+        .expr_as(Expr::col((M::Table, M::Id)), Alias::new("message_id"))
+        .column((D::Table, D::Consumer))
+        .column((M::Table, M::Topic))
+        .column((M::Table, M::Key))
+        .column((M::Table, M::Payload))
+        .column((D::Table, D::Attempts))
+        .column((D::Table, D::LastError))
+        .column((D::Table, D::UpdatedAt))
+        .expr_as(
+            Expr::col((M::Table, M::CreatedAt)),
+            Alias::new("published_at"),
+        )
+        .from(D::Table)
+        .inner_join(
+            M::Table,
+            Expr::col((M::Table, M::Id)).equals((D::Table, D::MessageId)),
+        )
+        .to_owned()
+}
+
 #[derive(sqlx::FromRow)]
 struct DeadRow {
     delivery_id: Uuid,
@@ -640,6 +659,7 @@ struct DeadRow {
     attempts: i32,
     last_error: Option<String>,
     updated_at: DateTime<Utc>,
+    published_at: DateTime<Utc>,
 }
 
 impl DeadRow {
@@ -654,6 +674,7 @@ impl DeadRow {
             attempts: self.attempts as u32,
             last_error: self.last_error,
             failed_at: self.updated_at,
+            published_at: self.published_at,
         }
     }
 }

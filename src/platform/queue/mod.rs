@@ -10,6 +10,10 @@
 
 mod backoff;
 mod database;
+#[cfg(feature = "kafka")]
+mod kafka;
+#[cfg(feature = "kafka")]
+mod outbox;
 
 use std::sync::Arc;
 
@@ -23,8 +27,12 @@ use uuid::Uuid;
 
 pub use backoff::Backoff;
 pub use database::DatabaseQueue;
+#[cfg(feature = "kafka")]
+pub use kafka::KafkaQueue;
 
-use crate::platform::db::{DbError, Tx};
+use crate::platform::config::{QueueBackend as QueueBackendKind, QueueSettings};
+use crate::platform::db::{Db, DbError, Tx};
+use crate::platform::metrics::QueueMetrics;
 
 /// A message as a consumer receives it.
 #[derive(Debug, Clone)]
@@ -106,6 +114,7 @@ pub struct DeadLetter {
     pub attempts: u32,
     pub last_error: Option<String>,
     pub failed_at: DateTime<Utc>,
+    pub published_at: DateTime<Utc>,
 }
 
 /// Backlog of one consumer group.
@@ -132,6 +141,10 @@ pub trait QueueBackend: Send + Sync + 'static {
         shutdown: CancellationToken,
     ) -> Result<JoinHandle<()>, DbError>;
     fn is_running(&self) -> bool;
+    /// Running, but not as it should (a broker out of reach): what readiness reports.
+    async fn degraded(&self) -> Option<String> {
+        None
+    }
     async fn stats(&self) -> Result<Vec<ConsumerStats>, DbError>;
     async fn dead_letters(
         &self,
@@ -140,10 +153,59 @@ pub trait QueueBackend: Send + Sync + 'static {
         offset: u64,
     ) -> Result<(Vec<DeadLetter>, u64), DbError>;
     /// Puts a dead delivery back in line with a fresh set of attempts. False if there was none.
-    async fn replay(&self, delivery_id: Uuid) -> Result<bool, DbError>;
+    async fn replay(&self, delivery_id: Uuid) -> Result<bool, QueueError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("message broker: {0}")]
+    Broker(String),
+}
+
+/// The backend `queue.backend` names.
+pub fn from_settings(
+    db: Db,
+    settings: &QueueSettings,
+    metrics: QueueMetrics,
+) -> anyhow::Result<Arc<dyn QueueBackend>> {
+    Ok(match settings.backend {
+        QueueBackendKind::Database => Arc::new(DatabaseQueue::new(db, settings.clone(), metrics)),
+        #[cfg(feature = "kafka")]
+        QueueBackendKind::Kafka => Arc::new(KafkaQueue::new(db, settings.clone(), metrics)?),
+        #[cfg(not(feature = "kafka"))]
+        QueueBackendKind::Kafka => {
+            anyhow::bail!("queue.backend = \"kafka\" needs a build with the `kafka` feature")
+        }
+    })
 }
 
 /// Publishes `message` inside `tx`: it is delivered only if `tx` commits.
 pub async fn publish(tx: &mut Tx, message: Outgoing) -> Result<Uuid, DbError> {
     database::insert_message(tx, message).await
+}
+
+/// Marks the queue running until every task in `tasks` ended, logging any that panicked.
+fn supervise(
+    mut tasks: tokio::task::JoinSet<()>,
+    running: Arc<std::sync::atomic::AtomicBool>,
+) -> JoinHandle<()> {
+    /// Clears the flag however the supervisor ends.
+    struct Running(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    running.store(true, std::sync::atomic::Ordering::SeqCst);
+    let guard = Running(running);
+    tokio::spawn(async move {
+        let _guard = guard;
+        while let Some(done) = tasks.join_next().await {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "queue worker ended abnormally");
+            }
+        }
+    })
 }
