@@ -113,11 +113,12 @@ impl CatalogService {
         })
     }
 
-    /// Drops the listing cache whenever another replica (or this one) wrote to the catalog.
+    /// Drops the listing cache whenever another replica wrote to the catalog.
     pub async fn watch_version(self: Arc<Self>, every: Duration, stop: CancellationToken) {
         loop {
             match repo::version(&self.db).await {
-                Ok(v) if v != self.seen_version.swap(v, Ordering::SeqCst) => self.drop_cache(),
+                // Versions only grow; an older reading (raced by a write here) changes nothing.
+                Ok(v) if v > self.seen_version.fetch_max(v, Ordering::SeqCst) => self.drop_cache(),
                 Ok(_) => {}
                 Err(e) => tracing::debug!(error = %e, "could not read the catalog version"),
             }
@@ -139,7 +140,13 @@ impl CatalogService {
     async fn commit_write(&self, mut tx: Tx) -> Result<(), CatalogError> {
         repo::bump_version(&mut tx).await?;
         tx.commit().await?;
+        // Read before the drop, so the drop covers every write up to it and the watcher
+        // does not drop again for this one.
+        let version = repo::version(&self.db).await;
         self.drop_cache();
+        if let Ok(v) = version {
+            self.seen_version.fetch_max(v, Ordering::SeqCst);
+        }
         Ok(())
     }
 
@@ -557,7 +564,10 @@ impl CatalogService {
             filter.include_hidden = self.owned_store(p, store).await.is_ok();
         }
         let offset = (page - 1) * limit;
-        let cache = self.cache.as_ref().filter(|_| !filter.include_hidden);
+        // Until a version has been read, a cached listing could not be told stale.
+        let cache = self.cache.as_ref().filter(|_| {
+            !filter.include_hidden && self.seen_version.load(Ordering::SeqCst) != i64::MIN
+        });
         let key = (filter, limit, offset);
         if let Some(cache) = cache {
             if let Some(hit) = cache.get(&key).await {
