@@ -7,4 +7,6 @@ pub mod mailer;
 pub mod metrics;
 pub mod openapi;
 pub mod queue;
+pub mod signing;
 pub mod telemetry;
+pub mod templating;

@@ -2,7 +2,6 @@
 //! refused with minijinja's error), previewed, and rendered for sends.
 
 use chrono::{DateTime, Utc};
-use minijinja::{Environment, UndefinedBehavior};
 use sea_query::{Expr, Iden, Order, Query};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -11,6 +10,7 @@ use uuid::Uuid;
 
 use crate::platform::db::{Db, DbError};
 use crate::platform::http::FieldError;
+use crate::platform::templating;
 
 #[derive(Iden)]
 enum MailTemplates {
@@ -64,22 +64,6 @@ fn field(name: &str, message: impl Into<String>) -> FieldError {
     }
 }
 
-/// Renders one part; `strict` makes a missing variable an error (sends and previews).
-fn render_part(name: &str, source: &str, vars: &Value, strict: bool) -> Result<String, FieldError> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(if strict {
-        UndefinedBehavior::Strict
-    } else {
-        UndefinedBehavior::Lenient
-    });
-    let template = env
-        .template_from_str(source)
-        .map_err(|e| field(name, format!("does not compile: {e}")))?;
-    template
-        .render(vars)
-        .map_err(|e| field(name, format!("does not render: {e}")))
-}
-
 /// Renders every part of a template with `vars`; all problems at once.
 pub fn render(
     subject: &str,
@@ -91,8 +75,8 @@ pub fn render(
     let mut errors = Vec::new();
     let mut part = |name: &str, source: Option<&str>| match source {
         None => None,
-        Some(source) => render_part(name, source, vars, strict)
-            .map_err(|e| errors.push(e))
+        Some(source) => templating::render(source, vars, strict)
+            .map_err(|message| errors.push(field(name, message)))
             .ok(),
     };
     let subject = part("subject", Some(subject));

@@ -2,10 +2,15 @@
 //! sample variables when saved, rendered leniently when sent (a missing variable renders
 //! empty rather than losing the notification).
 
-use minijinja::{Environment, UndefinedBehavior};
 use serde_json::{json, Value};
 
 use crate::platform::http::FieldError;
+use crate::platform::templating;
+
+/// A title or body: trimmed, since templates often end in a newline.
+fn part(source: &str, vars: &Value, strict: bool) -> Result<String, String> {
+    templating::render(source, vars, strict).map(|s| s.trim().to_string())
+}
 
 /// Every event type notifications render, with the variables its templates receive.
 pub const EVENT_TYPES: &[(&str, &str)] = &[
@@ -54,28 +59,9 @@ pub fn sample(event_type: &str) -> Value {
     }
 }
 
-fn render_part(source: &str, vars: &Value, strict: bool) -> Result<String, String> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(if strict {
-        UndefinedBehavior::Strict
-    } else {
-        UndefinedBehavior::Lenient
-    });
-    let template = env
-        .template_from_str(source)
-        .map_err(|e| format!("does not compile: {e}"))?;
-    template
-        .render(vars)
-        .map(|s| s.trim().to_string())
-        .map_err(|e| format!("does not render: {e}"))
-}
-
 /// (title, body) for sending.
 pub fn render(title: &str, body: &str, vars: &Value) -> Result<(String, String), String> {
-    Ok((
-        render_part(title, vars, false)?,
-        render_part(body, vars, false)?,
-    ))
+    Ok((part(title, vars, false)?, part(body, vars, false)?))
 }
 
 /// Checks a template against the event's sample variables; every problem at once.
@@ -94,7 +80,7 @@ pub fn check(
             });
             return None;
         }
-        render_part(source, &vars, true)
+        part(source, &vars, true)
             .map_err(|message| {
                 errors.push(FieldError {
                     field: name.into(),

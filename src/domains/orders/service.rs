@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -17,6 +16,7 @@ use crate::platform::config::OrdersSettings;
 use crate::platform::db::{Db, DbError};
 use crate::platform::http::FieldError;
 use crate::platform::queue::{publish, Outgoing};
+use crate::platform::signing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
@@ -440,22 +440,9 @@ impl OrdersService {
         if secret.is_empty() {
             return Err(OrderError::WebhookOff);
         }
-        let hex = signature
-            .and_then(|s| s.trim().strip_prefix("sha256="))
-            .ok_or(OrderError::BadSignature)?;
-        let expected = (0..hex.len())
-            .step_by(2)
-            .map(|i| {
-                hex.get(i..i + 2)
-                    .and_then(|b| u8::from_str_radix(b, 16).ok())
-            })
-            .collect::<Option<Vec<u8>>>()
-            .ok_or(OrderError::BadSignature)?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-            .map_err(|_| OrderError::BadSignature)?;
-        mac.update(body);
-        mac.verify_slice(&expected)
-            .map_err(|_| OrderError::BadSignature)?;
+        if !signature.is_some_and(|header| signing::verify(secret, body, header)) {
+            return Err(OrderError::BadSignature);
+        }
 
         let event: PaymentEvent = serde_json::from_slice(body)
             .map_err(|e| invalid("body", format!("not a payment event: {e}")))?;
