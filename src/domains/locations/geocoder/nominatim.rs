@@ -1,6 +1,7 @@
 //! OpenStreetMap Nominatim, as its usage policy asks: an identifying User-Agent and contact,
 //! at most one request per `min_interval_ms` across every replica (a slot reserved in the
-//! database), answers cached by rounded coordinates, a timeout, and a circuit breaker that
+//! database, and in this process the actual sends spaced too, so a slot reached late
+//! cannot bunch up with the next), answers cached by rounded coordinates, a timeout, and a circuit breaker that
 //! sends lookups to the offline geocoder while Nominatim is failing.
 
 use std::time::Duration;
@@ -68,6 +69,8 @@ pub struct Nominatim {
     breaker: CircuitBreaker,
     fallback: Offline,
     metrics: Metrics,
+    /// When this process last sent a request.
+    last_sent: tokio::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +113,7 @@ impl Nominatim {
             fallback: Offline,
             metrics: Metrics::new(registry)?,
             settings: settings.clone(),
+            last_sent: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -151,6 +155,17 @@ impl Nominatim {
         Ok(slot)
     }
 
+    /// A slot is reserved before its transaction commits; under load a request may reach its
+    /// slot late, right before the next one's. Sends from this process keep the interval.
+    async fn space_from_last_send(&self) {
+        let interval = Duration::from_millis(self.settings.min_interval_ms);
+        let mut last = self.last_sent.lock().await;
+        if let Some(last) = *last {
+            tokio::time::sleep_until(last + interval).await;
+        }
+        *last = Some(tokio::time::Instant::now());
+    }
+
     async fn fetch(&self, lat: f64, lon: f64) -> Result<Address, GeocodeError> {
         let slot = self
             .reserve_slot()
@@ -159,6 +174,7 @@ impl Nominatim {
         if let Ok(wait) = (slot - Utc::now()).to_std() {
             tokio::time::sleep(wait).await;
         }
+        self.space_from_last_send().await;
         let url = format!("{}/reverse", self.settings.url.trim_end_matches('/'));
         let mut query = vec![
             ("format", "jsonv2".to_string()),
