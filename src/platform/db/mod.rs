@@ -4,9 +4,11 @@
 mod error;
 mod migrate;
 mod schema;
+mod signals;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_query::{
@@ -20,6 +22,8 @@ use sqlx::sqlite::{
     SqliteRow, SqliteSynchronous,
 };
 use sqlx::{FromRow, Postgres, Sqlite, Transaction};
+
+pub use signals::TopicSignals;
 
 pub use error::DbError;
 pub use schema::{ColumnInfo, Schema};
@@ -77,6 +81,8 @@ enum Pools {
 #[derive(Clone)]
 pub struct Db {
     pools: Pools,
+    /// Rung when a transaction that published queue messages commits.
+    signals: Arc<TopicSignals>,
 }
 
 /// Pool occupancy, exported as `db_pool_connections{pool,state}`.
@@ -115,6 +121,7 @@ impl Db {
                 .await?;
             Ok(Db {
                 pools: Pools::Sqlite { writer, reader },
+                signals: Arc::default(),
             })
         } else {
             let pool = PgPoolOptions::new()
@@ -124,6 +131,7 @@ impl Db {
                 .await?;
             Ok(Db {
                 pools: Pools::Postgres(pool),
+                signals: Arc::default(),
             })
         }
     }
@@ -166,12 +174,22 @@ impl Db {
     /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
     /// so a transaction never fails half-way because another writer got there first.
     pub async fn begin(&self) -> Result<Tx, DbError> {
-        match &self.pools {
+        let conn = match &self.pools {
             Pools::Sqlite { writer, .. } => {
-                Ok(Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?))
+                TxConn::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?)
             }
-            Pools::Postgres(pool) => Ok(Tx::Postgres(pool.begin().await?)),
-        }
+            Pools::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
+        };
+        Ok(Tx {
+            conn,
+            signals: self.signals.clone(),
+            published: Vec::new(),
+        })
+    }
+
+    /// Signals of commits that published queue messages, through any clone of this `Db`.
+    pub fn signals(&self) -> &TopicSignals {
+        &self.signals
     }
 
     /// Round trip to the server (readiness).
@@ -221,23 +239,37 @@ fn create_dir(dir: &Path) -> Result<(), DbError> {
 }
 
 /// A transaction on either backend. Dropped without `commit`, it rolls back.
-pub enum Tx {
+pub struct Tx {
+    conn: TxConn,
+    signals: Arc<TopicSignals>,
+    /// Topics this transaction published to: their listeners are woken on commit.
+    published: Vec<String>,
+}
+
+enum TxConn {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
 
 impl Tx {
     fn exec(&mut self) -> Exec<'_> {
-        match self {
-            Tx::Sqlite(tx) => Exec::SqliteConn(tx),
-            Tx::Postgres(tx) => Exec::PgConn(tx),
+        match &mut self.conn {
+            TxConn::Sqlite(tx) => Exec::SqliteConn(tx),
+            TxConn::Postgres(tx) => Exec::PgConn(tx),
         }
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
-            Tx::Postgres(_) => Backend::Postgres,
+        match self.conn {
+            TxConn::Sqlite(_) => Backend::Sqlite,
+            TxConn::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Wakes the listeners of `topic` (see `Db::signals`) once this transaction commits.
+    pub fn mark_published(&mut self, topic: &str) {
+        if !self.published.iter().any(|t| t == topic) {
+            self.published.push(topic.to_string());
         }
     }
 
@@ -261,17 +293,20 @@ impl Tx {
     }
 
     pub async fn commit(self) -> Result<(), DbError> {
-        match self {
-            Tx::Sqlite(tx) => tx.commit().await?,
-            Tx::Postgres(tx) => tx.commit().await?,
+        match self.conn {
+            TxConn::Sqlite(tx) => tx.commit().await?,
+            TxConn::Postgres(tx) => tx.commit().await?,
+        }
+        if !self.published.is_empty() {
+            self.signals.ring(&self.published);
         }
         Ok(())
     }
 
     pub async fn rollback(self) -> Result<(), DbError> {
-        match self {
-            Tx::Sqlite(tx) => tx.rollback().await?,
-            Tx::Postgres(tx) => tx.rollback().await?,
+        match self.conn {
+            TxConn::Sqlite(tx) => tx.rollback().await?,
+            TxConn::Postgres(tx) => tx.rollback().await?,
         }
         Ok(())
     }

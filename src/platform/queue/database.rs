@@ -77,6 +77,7 @@ pub(super) const DEAD: &str = "dead";
 
 /// Inserts the message and a delivery for every group subscribed to its topic.
 pub(super) async fn insert_message(tx: &mut Tx, message: Outgoing) -> Result<Uuid, DbError> {
+    tx.mark_published(&message.topic);
     let id = Uuid::now_v7();
     let now = Utc::now();
     tx.execute(
@@ -421,7 +422,12 @@ impl Shared {
 
     async fn run_worker(self: Arc<Self>, consumer: Arc<dyn Consumer>, shutdown: CancellationToken) {
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        let published = self.db.signals().listen(&consumer.topics());
         while !shutdown.is_cancelled() {
+            // Listening before the claim, so a commit during it is not missed.
+            let woken = published.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             match self.claim(consumer.group()).await {
                 Ok(jobs) if !jobs.is_empty() => {
                     // Running jobs finish even when shutdown is asked for meanwhile.
@@ -437,9 +443,11 @@ impl Shared {
                     tracing::warn!(consumer = consumer.group(), error = %e, "could not claim messages")
                 }
             }
+            // Other replicas' messages are found by the poll; this one's wake it at once.
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(poll) => {}
+                _ = woken => {}
             }
         }
     }

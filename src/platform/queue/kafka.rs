@@ -289,7 +289,12 @@ impl Shared {
     async fn run_relay(self: Arc<Self>, stop: CancellationToken) {
         let k = kafka(&self.settings);
         let idle = Duration::from_millis(k.relay_interval_ms);
+        let published = self.db.signals().listen_all();
         loop {
+            // Listening before the read, so a commit during it is not missed.
+            let woken = published.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let pause = match self.relay_once().await {
                 Ok(n) if n == k.relay_batch_size as usize => Duration::ZERO,
                 Ok(_) if self.broker_error.lock().expect("lock").is_some() => {
@@ -301,9 +306,12 @@ impl Shared {
                     Duration::from_secs(1)
                 }
             };
+            // A commit here wakes the relay unless the broker is away (then: wait a second).
+            let woken_matters = pause == idle;
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(pause) => {}
+                _ = woken, if woken_matters => {}
             }
         }
     }
