@@ -62,15 +62,11 @@ mod tests {
         let mail = signals.listen(&["mail.send".into(), "mail.retry".into()]);
         let orders = signals.listen(&["orders.placed".into()]);
         let all = signals.listen_all();
-        let (woke_mail, woke_orders, woke_all, ()) = tokio::join!(
-            rung(&mail),
-            rung(&orders),
-            rung(&all),
-            async {
+        let (woke_mail, woke_orders, woke_all, ()) =
+            tokio::join!(rung(&mail), rung(&orders), rung(&all), async {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 signals.ring(&["mail.retry".into()]);
-            }
-        );
+            });
         assert!(woke_mail && woke_all);
         assert!(!woke_orders);
     }
