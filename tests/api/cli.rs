@@ -190,6 +190,38 @@ fn config_check_prints_effective_settings_with_secrets_masked() {
 }
 
 #[test]
+fn the_shipped_production_overlay_is_valid() {
+    let cwd = tempfile::tempdir().unwrap();
+    let config_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let output = agora(cwd.path())
+        .args(["config", "check", "--config-dir"])
+        .arg(&config_dir)
+        .env("AGORA_ENV", "production")
+        .env(
+            "AGORA__DATABASE__URL",
+            "postgres://agora:dbsecret@postgres/agora",
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for line in [
+        "data_dir = \"/var/lib/agora\"",
+        "host = \"0.0.0.0\"",
+        "transport = \"smtp\"",
+        "format = \"json\"",
+        "require_verified_email = true",
+    ] {
+        assert!(stdout.contains(line), "{line} in {stdout}");
+    }
+    assert!(!stdout.contains("dbsecret"), "{stdout}");
+}
+
+#[test]
 fn openapi_prints_the_document() {
     let cwd = tempfile::tempdir().unwrap();
     let output = agora(cwd.path()).arg("openapi").output().unwrap();
