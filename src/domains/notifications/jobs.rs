@@ -24,11 +24,36 @@ pub struct EventNotifier {
     pub stores: Option<Arc<dyn Inventory>>,
 }
 
-/// `12999`, `EUR` -> `129.99 EUR` (two decimals, as most currencies have).
+/// Digits after the decimal point in `currency` (ISO 4217): most have 2.
+fn minor_digits(currency: &str) -> u32 {
+    const NONE: &[&str] = &[
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+        "VUV", "XAF", "XOF", "XPF",
+    ];
+    const THREE: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
+    let code = currency.to_ascii_uppercase();
+    if NONE.contains(&code.as_str()) {
+        0
+    } else if THREE.contains(&code.as_str()) {
+        3
+    } else {
+        2
+    }
+}
+
+/// Minor units as a reader expects them: `12999`, `EUR` -> `129.99 EUR`; `1500`, `JPY` ->
+/// `1500 JPY`.
 fn amount(total: i64, currency: &str) -> String {
     let sign = if total < 0 { "-" } else { "" };
     let total = total.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", total / 100, total % 100)
+    match minor_digits(currency) {
+        0 => format!("{sign}{total} {currency}"),
+        digits => {
+            let unit = 10u64.pow(digits);
+            let width = digits as usize;
+            format!("{sign}{}.{:0width$} {currency}", total / unit, total % unit)
+        }
+    }
 }
 
 /// The first 8 hex digits, upper-cased: what a buyer reads out on the phone.
@@ -200,9 +225,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn amounts_have_two_decimals() {
+    fn amounts_have_their_currencys_decimals() {
         assert_eq!(amount(12999, "EUR"), "129.99 EUR");
         assert_eq!(amount(5, "USD"), "0.05 USD");
         assert_eq!(amount(-150, "GBP"), "-1.50 GBP");
+        assert_eq!(amount(1500, "JPY"), "1500 JPY");
+        assert_eq!(amount(12345, "KWD"), "12.345 KWD");
+        assert_eq!(amount(7, "bhd"), "0.007 bhd");
     }
 }
