@@ -365,11 +365,6 @@ async fn killed_mid_batch_and_restarted_it_delivers_every_email() {
     let counts = loop {
         let counts = received_counts(&smtp);
         if counts.len() == EMAILS {
-            for line in second.logs.lock().unwrap().iter() {
-                if line["consumer"] == "mail-delivery" {
-                    println!("DBG {line}");
-                }
-            }
             break counts;
         }
         if std::time::Instant::now() > deadline {
