@@ -16,7 +16,8 @@ use futures::StreamExt;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sea_query::{Alias, Expr, Query};
 use serde_json::{json, Value};
-use sqlx::{Connection, Executor, PgConnection};
+
+mod support;
 
 const EMAILS: usize = 1_000;
 const CONCURRENCY: usize = 16;
@@ -201,26 +202,17 @@ async fn main() {
             brokers.clone(),
         )
         .await;
-        if let Ok(admin) = std::env::var("BENCH_POSTGRES_URL") {
-            let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = PgConnection::connect(&admin).await.unwrap();
-            conn.execute(format!("CREATE DATABASE {name}").as_str())
-                .await
-                .unwrap();
-            let mut url = reqwest::Url::parse(&admin).unwrap();
-            url.set_path(&format!("/{name}"));
+        if let Some(db) = support::PostgresDatabase::from_env().await {
             let data = dir.path().join(format!("postgres-{queue}"));
             run(
                 &format!("postgres + {queue} queue"),
-                url.to_string(),
+                db.url.clone(),
                 &data,
                 smtp.1,
                 brokers,
             )
             .await;
-            conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-                .await
-                .unwrap();
+            db.drop().await;
         }
     }
 }

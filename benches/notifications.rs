@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use agora::{Application, Settings};
 use serde_json::{json, Value};
-use sqlx::{Connection, Executor, PgConnection};
+use support::post;
 use tokio_util::sync::CancellationToken;
+
+mod support;
 
 const ORDERS: usize = 50;
 
@@ -57,20 +59,6 @@ impl Stream {
             self.buffer.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
-}
-
-async fn post(client: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
-    let mut request = client.post(url).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.unwrap();
-    assert!(
-        response.status().is_success(),
-        "{}",
-        response.text().await.unwrap()
-    );
-    response.json().await.unwrap()
 }
 
 async fn start(
@@ -170,17 +158,8 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     run("sqlite", sqlite, &dir.path().join("sqlite")).await;
-    if let Ok(admin) = std::env::var("BENCH_POSTGRES_URL") {
-        let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = PgConnection::connect(&admin).await.unwrap();
-        conn.execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
-        let mut url = reqwest::Url::parse(&admin).unwrap();
-        url.set_path(&format!("/{name}"));
-        run("postgres", url.to_string(), &dir.path().join("postgres")).await;
-        conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-            .await
-            .unwrap();
+    if let Some(db) = support::PostgresDatabase::from_env().await {
+        run("postgres", db.url.clone(), &dir.path().join("postgres")).await;
+        db.drop().await;
     }
 }

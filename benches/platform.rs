@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use agora::platform::queue::{publish, Consumer, HandlerError, Message, Outgoing};
 use agora::{Application, Settings};
 use async_trait::async_trait;
-use sqlx::{Connection, Executor, PgConnection};
+
+mod support;
 
 const MESSAGES: usize = 5_000;
 const PER_TRANSACTION: usize = 100;
@@ -128,17 +129,8 @@ async fn main() {
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     run("sqlite", sqlite, dir.path()).await;
 
-    if let Ok(admin) = std::env::var("BENCH_POSTGRES_URL") {
-        let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = PgConnection::connect(&admin).await.unwrap();
-        conn.execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
-        let mut url = reqwest::Url::parse(&admin).unwrap();
-        url.set_path(&format!("/{name}"));
-        run("postgres", url.to_string(), dir.path()).await;
-        conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-            .await
-            .unwrap();
+    if let Some(db) = support::PostgresDatabase::from_env().await {
+        run("postgres", db.url.clone(), dir.path()).await;
+        db.drop().await;
     }
 }
