@@ -509,18 +509,21 @@ pub async fn products(
 
 // ---- cache version
 
-pub async fn bump_version(tx: &mut Tx) -> Result<(), DbError> {
-    tx.execute(
-        Query::update()
-            .table(CatalogVersion::Table)
-            .value(
-                CatalogVersion::Version,
-                Expr::col(CatalogVersion::Version).add(1),
-            )
-            .and_where(Expr::col(CatalogVersion::Id).eq(1)),
-    )
-    .await?;
-    Ok(())
+/// The catalog's new version.
+pub async fn bump_version(tx: &mut Tx) -> Result<i64, DbError> {
+    let (version,): (i64,) = tx
+        .fetch_one(
+            Query::update()
+                .table(CatalogVersion::Table)
+                .value(
+                    CatalogVersion::Version,
+                    Expr::col(CatalogVersion::Version).add(1),
+                )
+                .and_where(Expr::col(CatalogVersion::Id).eq(1))
+                .returning(Query::returning().column(CatalogVersion::Version)),
+        )
+        .await?;
+    Ok(version)
 }
 
 pub async fn version(db: &Db) -> Result<i64, DbError> {

@@ -138,15 +138,12 @@ impl CatalogService {
 
     /// Commits a catalog write and forgets cached listings here at once (elsewhere: the version).
     async fn commit_write(&self, mut tx: Tx) -> Result<(), CatalogError> {
-        repo::bump_version(&mut tx).await?;
+        let version = repo::bump_version(&mut tx).await?;
         tx.commit().await?;
-        // Read before the drop, so the drop covers every write up to it and the watcher
-        // does not drop again for this one.
-        let version = repo::version(&self.db).await;
+        // Writes up to this version committed before this one, so the drop covers them all;
+        // the watcher need not drop again for them.
         self.drop_cache();
-        if let Ok(v) = version {
-            self.seen_version.fetch_max(v, Ordering::SeqCst);
-        }
+        self.seen_version.fetch_max(version, Ordering::SeqCst);
         Ok(())
     }
 
