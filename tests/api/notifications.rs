@@ -549,6 +549,7 @@ async fn preferences_turn_channels_off_and_quiet_hours_hold_them() {
         json!({"channels": {"orders": {"pigeon": true}}}),
         json!({"quiet_hours": {"start": "25:00", "end": "07:00"}}),
         json!({"quiet_hours": {"start": "07:00", "end": "07:00"}}),
+        json!({"quiet_hours": {"start": "22:00", "end": "07:00", "time_zone": "Mars/Olympus"}}),
     ] {
         let response = put(&app, "/api/v1/notification-preferences", &token, &bad).await;
         assert_problem(response, 422).await;
@@ -634,6 +635,21 @@ async fn preferences_turn_channels_off_and_quiet_hours_hold_them() {
     .unwrap();
     assert_eq!(cleared["quiet_hours"], Value::Null);
     assert_eq!(cleared["channels"]["orders"]["email"], false, "kept");
+
+    // Quiet hours in a time zone are kept with it.
+    let zoned = json!({"start": "22:00", "end": "07:00", "time_zone": "Europe/Berlin"});
+    let saved: Value = put(
+        &app,
+        "/api/v1/notification-preferences",
+        &token,
+        &json!({"quiet_hours": zoned}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(saved["quiet_hours"]["time_zone"], "Europe/Berlin");
+    assert_eq!(saved["quiet_hours"]["start"], "22:00");
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono::{DateTime, Days, FixedOffset, NaiveTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -118,8 +119,9 @@ pub fn default_matrix() -> ChannelMatrix {
 }
 
 /// A daily window in the user's local time during which only in-app notifications arrive;
-/// the rest wait until it ends. `start` after `end` spans midnight (22:00 to 07:00).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// the rest wait until it ends. `start` after `end` spans midnight (22:00 to 07:00). Local
+/// time is a time zone's (daylight saving included) or a fixed offset from UTC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuietHours {
     #[schema(example = "22:00")]
@@ -128,15 +130,31 @@ pub struct QuietHours {
     #[schema(example = "07:00")]
     #[serde(with = "hhmm")]
     pub end: u16,
-    /// The user's offset from UTC in minutes (60 for UTC+1).
+    /// The user's offset from UTC in minutes (60 for UTC+1), when no `time_zone` is given.
     #[serde(default)]
     pub utc_offset_minutes: i16,
+    /// An IANA time zone; its offset follows daylight saving time.
+    #[schema(example = "Europe/Berlin")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
-
-const DAY_MINUTES: i64 = 24 * 60;
 
 impl QuietHours {
     pub fn validate(&self) -> Result<(), FieldError> {
+        if let Some(zone) = &self.time_zone {
+            if zone.parse::<Tz>().is_err() {
+                return Err(FieldError {
+                    field: "quiet_hours.time_zone".into(),
+                    message: format!("`{zone}` is not an IANA time zone (like Europe/Berlin)"),
+                });
+            }
+            if self.utc_offset_minutes != 0 {
+                return Err(FieldError {
+                    field: "quiet_hours.utc_offset_minutes".into(),
+                    message: "give either a time_zone or an offset".into(),
+                });
+            }
+        }
         if !(-14 * 60..=14 * 60).contains(&self.utc_offset_minutes) {
             return Err(FieldError {
                 field: "quiet_hours.utc_offset_minutes".into(),
@@ -154,9 +172,19 @@ impl QuietHours {
 
     /// When the quiet hours that `now` falls in end, or None if `now` is outside them.
     pub fn ends_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let local = now + Duration::minutes(self.utc_offset_minutes.into());
-        let minute = i64::from(local.hour() * 60 + local.minute());
-        let (start, end) = (i64::from(self.start), i64::from(self.end));
+        match self.time_zone.as_deref().and_then(|z| z.parse::<Tz>().ok()) {
+            Some(zone) => self.ends_in(&zone, now),
+            None => {
+                let offset = FixedOffset::east_opt(i32::from(self.utc_offset_minutes) * 60)?;
+                self.ends_in(&offset, now)
+            }
+        }
+    }
+
+    fn ends_in<Z: TimeZone>(&self, zone: &Z, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = now.with_timezone(zone).naive_local();
+        let minute = local.hour() * 60 + local.minute();
+        let (start, end) = (u32::from(self.start), u32::from(self.end));
         let inside = if start < end {
             minute >= start && minute < end
         } else {
@@ -165,12 +193,22 @@ impl QuietHours {
         if !inside {
             return None;
         }
-        let wait = (end - minute).rem_euclid(DAY_MINUTES);
-        let on_the_minute = now
-            .with_second(0)
-            .and_then(|t| t.with_nanosecond(0))
-            .unwrap_or(now);
-        Some(on_the_minute + Duration::minutes(wait))
+        let day = if minute < end {
+            local.date()
+        } else {
+            local.date().checked_add_days(Days::new(1))?
+        };
+        let end_local = day.and_time(NaiveTime::from_hms_opt(end / 60, end % 60, 0)?);
+        // An end inside a daylight-saving gap (02:30 on the night the clocks skip from 02:00
+        // to 03:00) is read with the offset from before the jump: 03:30 on the new clock.
+        let end_at = zone
+            .from_local_datetime(&end_local)
+            .earliest()
+            .or_else(|| {
+                zone.from_local_datetime(&(end_local + chrono::Duration::hours(1)))
+                    .earliest()
+            })?;
+        Some(end_at.with_timezone(&Utc))
     }
 }
 
@@ -295,6 +333,7 @@ mod tests {
             start: 22 * 60,
             end: 7 * 60,
             utc_offset_minutes: 0,
+            time_zone: None,
         };
         assert_eq!(
             q.ends_after(at(23, 10)),
@@ -315,12 +354,69 @@ mod tests {
             start: 13 * 60,
             end: 14 * 60,
             utc_offset_minutes: 120,
+            time_zone: None,
         };
         assert_eq!(
             q.ends_after(at(11, 15)),
             Some(Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap())
         );
         assert_eq!(q.ends_after(at(13, 15)), None);
+    }
+
+    fn berlin(start: u16, end: u16) -> QuietHours {
+        QuietHours {
+            start,
+            end,
+            utc_offset_minutes: 0,
+            time_zone: Some("Europe/Berlin".into()),
+        }
+    }
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+    }
+
+    #[test]
+    fn quiet_hours_in_a_time_zone_follow_daylight_saving() {
+        let night = berlin(22 * 60, 7 * 60);
+        // Summer (UTC+2): 23:30 local is 21:30 UTC; 07:00 local is 05:00 UTC.
+        assert_eq!(
+            night.ends_after(utc(2026, 7, 1, 21, 30)),
+            Some(utc(2026, 7, 2, 5, 0))
+        );
+        // Winter (UTC+1): the same hours end at 06:00 UTC.
+        assert_eq!(
+            night.ends_after(utc(2026, 12, 1, 22, 30)),
+            Some(utc(2026, 12, 2, 6, 0))
+        );
+        assert_eq!(night.ends_after(utc(2026, 12, 1, 20, 30)), None);
+        // The night the clocks go forward (29 March 2026): 23:00 CET, ends 07:00 CEST.
+        assert_eq!(
+            night.ends_after(utc(2026, 3, 28, 22, 0)),
+            Some(utc(2026, 3, 29, 5, 0))
+        );
+        // An end that the clocks skip (02:30) is read with the offset before the jump.
+        assert_eq!(
+            berlin(60, 150).ends_after(utc(2026, 3, 29, 0, 15)),
+            Some(utc(2026, 3, 29, 1, 30))
+        );
+    }
+
+    #[test]
+    fn a_time_zone_must_exist_and_excludes_an_offset() {
+        assert!(berlin(60, 120).validate().is_ok());
+        let mut unknown = berlin(60, 120);
+        unknown.time_zone = Some("Europe/Atlantis".into());
+        assert_eq!(
+            unknown.validate().unwrap_err().field,
+            "quiet_hours.time_zone"
+        );
+        let mut both = berlin(60, 120);
+        both.utc_offset_minutes = 60;
+        assert_eq!(
+            both.validate().unwrap_err().field,
+            "quiet_hours.utc_offset_minutes"
+        );
     }
 
     #[test]

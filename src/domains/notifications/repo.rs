@@ -56,6 +56,7 @@ enum NotificationQuietHours {
     StartMinute,
     EndMinute,
     UtcOffsetMinutes,
+    TimeZone,
     UpdatedAt,
 }
 
@@ -525,18 +526,24 @@ pub async fn set_preference(
 
 pub async fn quiet_hours(db: &Db, user: Uuid) -> Result<Option<QuietHours>, DbError> {
     use NotificationQuietHours as Q;
-    let row: Option<(i32, i32, i32)> = db
+    let row: Option<(i32, i32, i32, Option<String>)> = db
         .fetch_optional(
             Query::select()
-                .columns([Q::StartMinute, Q::EndMinute, Q::UtcOffsetMinutes])
+                .columns([
+                    Q::StartMinute,
+                    Q::EndMinute,
+                    Q::UtcOffsetMinutes,
+                    Q::TimeZone,
+                ])
                 .from(Q::Table)
                 .and_where(Expr::col(Q::UserId).eq(user)),
         )
         .await?;
-    Ok(row.map(|(start, end, offset)| QuietHours {
+    Ok(row.map(|(start, end, offset, time_zone)| QuietHours {
         start: start as u16,
         end: end as u16,
         utc_offset_minutes: offset as i16,
+        time_zone,
     }))
 }
 
@@ -564,6 +571,7 @@ pub async fn set_quiet_hours(
                 Q::StartMinute,
                 Q::EndMinute,
                 Q::UtcOffsetMinutes,
+                Q::TimeZone,
                 Q::UpdatedAt,
             ])
             .values_panic([
@@ -571,6 +579,7 @@ pub async fn set_quiet_hours(
                 i32::from(q.start).into(),
                 i32::from(q.end).into(),
                 i32::from(q.utc_offset_minutes).into(),
+                q.time_zone.into(),
                 now.into(),
             ])
             .on_conflict(
@@ -579,6 +588,7 @@ pub async fn set_quiet_hours(
                         Q::StartMinute,
                         Q::EndMinute,
                         Q::UtcOffsetMinutes,
+                        Q::TimeZone,
                         Q::UpdatedAt,
                     ])
                     .to_owned(),

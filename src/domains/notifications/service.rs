@@ -215,6 +215,7 @@ impl NotificationService {
             } else if let Some(why) = self.channels.unavailable(channel, contact) {
                 (DeliveryStatus::Skipped, Some(why), None)
             } else if let Some(until) = quiet
+                .as_ref()
                 .filter(|_| !notice.critical)
                 .and_then(|q| q.ends_after(t))
             {
