@@ -700,14 +700,7 @@ async fn account_mails_are_emails_of_the_account_from_editable_templates() {
     let reworded = json!({"name": "auth.verify_email", "subject": "{{ name }}, one more step",
                           "text": "Open {{ link }} within {{ valid_for_minutes }} minutes."});
     let path = format!("/api/v1/email-templates/{}", verify["id"].as_str().unwrap());
-    let response = app
-        .client
-        .put(app.url(&path))
-        .bearer_auth(&root)
-        .json(&reworded)
-        .send()
-        .await
-        .unwrap();
+    let response = app.put_auth(&path, &root, &reworded).await;
     assert_eq!(response.status(), 200);
     let resend = app
         .post_auth("/api/v1/auth/resend-verification", token, &json!({}))

@@ -157,14 +157,13 @@ async fn admin_send(app: &TestApp, token: &str, body: Value) -> Vec<String> {
         .collect()
 }
 
-async fn put(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .put(app.url(path))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
+/// Updates the caller's notification preferences and returns what was saved.
+async fn set_preferences(app: &TestApp, token: &str, update: &Value) -> Value {
+    let response = app
+        .put_auth("/api/v1/notification-preferences", token, update)
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
 }
 
 #[tokio::test]
@@ -474,12 +473,7 @@ async fn sms_and_push_reach_a_signed_webhook_with_retries_and_failures() {
     let (no_phone, other) = user(&app, "ada@example.com", None).await;
     for t in [&token, &other] {
         let on = json!({"channels": {"account": {"sms": true}}});
-        assert_eq!(
-            put(&app, "/api/v1/notification-preferences", t, &on)
-                .await
-                .status(),
-            200
-        );
+        set_preferences(&app, t, &on).await;
     }
     let ids = admin_send(
         &app,
@@ -551,7 +545,9 @@ async fn preferences_turn_channels_off_and_quiet_hours_hold_them() {
         json!({"quiet_hours": {"start": "07:00", "end": "07:00"}}),
         json!({"quiet_hours": {"start": "22:00", "end": "07:00", "time_zone": "Mars/Olympus"}}),
     ] {
-        let response = put(&app, "/api/v1/notification-preferences", &token, &bad).await;
+        let response = app
+            .put_auth("/api/v1/notification-preferences", &token, &bad)
+            .await;
         assert_problem(response, 422).await;
     }
 
@@ -560,11 +556,7 @@ async fn preferences_turn_channels_off_and_quiet_hours_hold_them() {
     let minute = |t: chrono::DateTime<chrono::Utc>| t.format("%H:%M").to_string();
     let quiet = json!({"start": minute(now), "end": minute(now + chrono::Duration::minutes(2)), "utc_offset_minutes": 0});
     let update = json!({"channels": {"orders": {"email": false}}, "quiet_hours": quiet});
-    let saved: Value = put(&app, "/api/v1/notification-preferences", &token, &update)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let saved = set_preferences(&app, &token, &update).await;
     assert_eq!(saved["channels"]["orders"]["email"], false);
     assert_eq!(saved["channels"]["orders"]["push"], true, "untouched");
     assert_eq!(saved["quiet_hours"]["utc_offset_minutes"], 0);
@@ -623,31 +615,13 @@ async fn preferences_turn_channels_off_and_quiet_hours_hold_them() {
     assert_eq!(pushed("Password changed"), 1);
 
     // Removing the quiet hours.
-    let cleared: Value = put(
-        &app,
-        "/api/v1/notification-preferences",
-        &token,
-        &json!({"quiet_hours": null}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let cleared = set_preferences(&app, &token, &json!({"quiet_hours": null})).await;
     assert_eq!(cleared["quiet_hours"], Value::Null);
     assert_eq!(cleared["channels"]["orders"]["email"], false, "kept");
 
     // Quiet hours in a time zone are kept with it.
     let zoned = json!({"start": "22:00", "end": "07:00", "time_zone": "Europe/Berlin"});
-    let saved: Value = put(
-        &app,
-        "/api/v1/notification-preferences",
-        &token,
-        &json!({"quiet_hours": zoned}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let saved = set_preferences(&app, &token, &json!({"quiet_hours": zoned})).await;
     assert_eq!(saved["quiet_hours"]["time_zone"], "Europe/Berlin");
     assert_eq!(saved["quiet_hours"]["start"], "22:00");
 }
@@ -659,10 +633,10 @@ async fn templates_are_checked_previewed_and_used() {
     let (id, token) = user(&app, "grace@example.com", None).await;
     let path = "/api/v1/notification-templates/admin.message/in_app";
     let good = json!({"title": "[Notice] {{ title }}", "body": "{{ body }}"});
-    assert_problem(put(&app, path, &token, &good).await, 403).await;
+    assert_problem(app.put_auth(path, &token, &good).await, 403).await;
 
     let broken = json!({"title": "{{ title", "body": "{{ nope }}"});
-    let problem = assert_problem(put(&app, path, &root, &broken).await, 422).await;
+    let problem = assert_problem(app.put_auth(path, &root, &broken).await, 422).await;
     let fields: Vec<&str> = problem["errors"]
         .as_array()
         .unwrap()
@@ -671,10 +645,10 @@ async fn templates_are_checked_previewed_and_used() {
         .collect();
     assert_eq!(fields, ["title", "body"]);
     let unknown = "/api/v1/notification-templates/orders.teleported/pigeon";
-    let problem = assert_problem(put(&app, unknown, &root, &good).await, 422).await;
+    let problem = assert_problem(app.put_auth(unknown, &root, &good).await, 422).await;
     assert_eq!(problem["errors"].as_array().unwrap().len(), 2);
 
-    let saved = put(&app, path, &root, &good).await;
+    let saved = app.put_auth(path, &root, &good).await;
     assert_eq!(saved.status(), 200);
     let preview: Value = app
         .post_auth(&format!("{path}/preview"), &root, &json!({}))
