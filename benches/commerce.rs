@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agora::{Application, Settings};
-use serde_json::{json, Value};
+use serde_json::json;
 use support::post;
 
 mod support;
@@ -79,21 +79,7 @@ async fn run(label: &str, url: String, data_dir: &Path) {
         .as_str()
         .unwrap()
         .to_string();
-    let store = loop {
-        let stores: Value = client
-            .get(format!("{base}/api/v1/stores"))
-            .bearer_auth(&seller_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(id) = stores["data"][0]["id"].as_str() {
-            break id.to_string();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let store = support::own_store(&client, &base, &seller_token).await;
     let mut products = Vec::new();
     for i in 0..10 {
         let body = json!({"store_id": store, "name": format!("Hot product {i}"), "sku": format!("hot-{i}"),

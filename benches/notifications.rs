@@ -107,21 +107,7 @@ async fn run(label: &str, url: String, data_dir: &Path) {
     let token = |v: &Value| v["tokens"]["access_token"].as_str().unwrap().to_string();
     let seller = token(&register("seller@example.com").await);
     let buyer = token(&register("buyer@example.com").await);
-    let store = loop {
-        let stores: Value = client
-            .get(format!("{here}/api/v1/stores"))
-            .bearer_auth(&seller)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(id) = stores["data"][0]["id"].as_str() {
-            break id.to_string();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let store = support::own_store(&client, &here, &seller).await;
     let product = post(&client, format!("{here}/api/v1/products"), Some(&seller),
         json!({"store_id": store, "name": "Mug", "sku": "mug", "price": 1299, "currency": "EUR", "stock": 1_000_000}))
         .await["id"]

@@ -58,3 +58,23 @@ pub async fn post(
     );
     response.json().await.unwrap()
 }
+
+/// The id of the store Agora creates for a new account (from its registration event).
+#[allow(dead_code)] // not every benchmark has a shop
+pub async fn own_store(client: &reqwest::Client, base: &str, token: &str) -> String {
+    loop {
+        let stores: Value = client
+            .get(format!("{base}/api/v1/stores"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(id) = stores["data"][0]["id"].as_str() {
+            return id.to_string();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
