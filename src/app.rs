@@ -13,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::domains;
+use crate::platform::clock::Clock;
 use crate::platform::config::Settings;
 use crate::platform::db::Db;
 use crate::platform::http::health::{self, HealthState};
@@ -33,6 +34,8 @@ pub struct Platform {
     pub queue: Arc<dyn QueueBackend>,
     pub mailer: Arc<dyn Mailer>,
     pub metrics: Metrics,
+    /// Business time for every domain; see `platform::clock`.
+    pub clock: Clock,
 }
 
 /// The OpenAPI document of this build: platform routes and every enabled domain's.
@@ -66,9 +69,16 @@ pub struct ApplicationBuilder {
     consumers: Vec<Arc<dyn Consumer>>,
     routes: Option<Router>,
     os_signals: bool,
+    clock: Clock,
 }
 
 impl ApplicationBuilder {
+    /// The clock the domains read (default: the system clock); tests move theirs ahead.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Adds a queue consumer besides the domains' own (embedding, tests).
     pub fn consumer(mut self, consumer: Arc<dyn Consumer>) -> Self {
         self.consumers.push(consumer);
@@ -104,6 +114,7 @@ impl ApplicationBuilder {
             queue: queue.clone(),
             mailer,
             metrics: metrics.clone(),
+            clock: self.clock,
         };
 
         let mounted = domains::mount(&platform)?;
@@ -186,6 +197,7 @@ impl Application {
             consumers: Vec::new(),
             routes: None,
             os_signals: false,
+            clock: Clock::system(),
         }
     }
 

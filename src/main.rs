@@ -223,8 +223,12 @@ async fn admin_command(settings: &Settings, command: AdminCommand) -> anyhow::Re
     };
     let password = password.lines().next().unwrap_or_default().to_string();
     let db = app::connect_database(settings).await?;
-    let auth =
-        agora::domains::auth::AuthService::new(db.clone(), settings, &Metrics::new().registry)?;
+    let auth = agora::domains::auth::AuthService::new(
+        db.clone(),
+        settings,
+        &Metrics::new().registry,
+        agora::platform::clock::Clock::system(),
+    )?;
     let result = auth.create_admin(&email, password, &name).await;
     db.close().await;
     let user = result.map_err(|e| match e {

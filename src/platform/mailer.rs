@@ -8,7 +8,7 @@ use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::platform::config::{MailTransport, MailerSettings, SmtpTls};
 
@@ -200,7 +200,6 @@ impl Mailer for SmtpMailer {
 
 /// Writes each message as `<uuid>.eml` in a directory: the zero-setup default.
 pub struct FileMailer {
-    transport: AsyncFileTransport<Tokio1Executor>,
     dir: PathBuf,
     from: Mailbox,
 }
@@ -208,23 +207,34 @@ pub struct FileMailer {
 impl FileMailer {
     pub fn new(dir: PathBuf, from: Mailbox) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&dir)?;
-        Ok(Self {
-            transport: AsyncFileTransport::new(&dir),
-            dir,
-            from,
-        })
+        Ok(Self { dir, from })
     }
 }
 
 #[async_trait]
 impl Mailer for FileMailer {
+    /// Written under a temporary name, then renamed: whoever watches the directory (a
+    /// mail pickup, a test) never reads half a message.
     async fn send(&self, email: &OutgoingEmail) -> Result<Sent, MailError> {
         let message = build_message(email, &self.from)?;
-        match self.transport.send(message).await {
-            Ok(id) => Ok(Sent {
-                response: self.dir.join(format!("{id}.eml")).display().to_string(),
+        let id = uuid::Uuid::now_v7();
+        let partial = self.dir.join(format!("{id}.eml.part"));
+        let path = self.dir.join(format!("{id}.eml"));
+        let written = async {
+            tokio::fs::write(&partial, message.formatted()).await?;
+            tokio::fs::rename(&partial, &path).await
+        };
+        match written.await {
+            Ok(()) => Ok(Sent {
+                response: path.display().to_string(),
             }),
-            Err(e) => Err(MailError::Transient(e.to_string())),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                Err(MailError::Transient(format!(
+                    "writing {}: {e}",
+                    path.display()
+                )))
+            }
         }
     }
 

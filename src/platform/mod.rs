@@ -1,5 +1,6 @@
 //! Shared infrastructure. Knows no domain.
 
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod http;

@@ -1,7 +1,6 @@
 //! Stores, categories, products, listings and their cache.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use agora::platform::queue::{publish, Outgoing};
 use serde_json::{json, Value};
@@ -18,7 +17,7 @@ pub struct Seller {
 pub async fn seller(app: &TestApp, email: &str) -> Seller {
     let (user, tokens) = app.register(email).await;
     let token = tokens["access_token"].as_str().unwrap().to_string();
-    let store = eventually("the user's store", Duration::from_secs(10), || async {
+    let store = eventually("the user's store", || async {
         let stores: Value = app
             .get_auth("/api/v1/stores", &token)
             .await
@@ -77,7 +76,7 @@ async fn a_store_is_created_once_even_from_a_replayed_event() {
     let app = spawn_app().await;
     let (user, tokens) = app.register("ada@example.com").await;
     let token = tokens["access_token"].as_str().unwrap();
-    let stores = eventually("the store", Duration::from_secs(10), || async {
+    let stores = eventually("the store", || async {
         let stores: Value = app
             .get_auth("/api/v1/stores", token)
             .await
@@ -99,18 +98,14 @@ async fn a_store_is_created_once_even_from_a_replayed_event() {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    eventually(
-        "the replay to be handled",
-        Duration::from_secs(10),
-        || async {
-            let stats = app.queue.stats().await.unwrap();
-            stats
-                .iter()
-                .filter(|s| s.consumer == "catalog-stores")
-                .all(|s| s.pending == 0 && s.processing == 0)
-                .then_some(())
-        },
-    )
+    eventually("the replay to be handled", || async {
+        let stats = app.queue.stats().await.unwrap();
+        stats
+            .iter()
+            .filter(|s| s.consumer == "catalog-stores")
+            .all(|s| s.pending == 0 && s.processing == 0)
+            .then_some(())
+    })
     .await;
     let stores: Value = app
         .get_auth("/api/v1/stores", token)
@@ -395,17 +390,13 @@ async fn the_listing_cache_is_invalidated_on_update_here_and_on_other_replicas()
         .await
         .contains(r#"catalog_cache_total{result="hit"} 1"#));
     // The other replica answers from its cache too (once it has read the catalog version).
-    eventually(
-        "the other replica to cache",
-        Duration::from_secs(10),
-        || async {
-            assert_eq!(price_on(&replica).await, 4000);
-            let metrics = replica.metrics().await;
-            metrics
-                .contains(r#"catalog_cache_total{result="hit"}"#)
-                .then_some(())
-        },
-    )
+    eventually("the other replica to cache", || async {
+        assert_eq!(price_on(&replica).await, 4000);
+        let metrics = replica.metrics().await;
+        metrics
+            .contains(r#"catalog_cache_total{result="hit"}"#)
+            .then_some(())
+    })
     .await;
 
     assert_eq!(
@@ -421,11 +412,9 @@ async fn the_listing_cache_is_invalidated_on_update_here_and_on_other_replicas()
     );
     // Polled every 100 ms, so about that long; the bound is generous for a loaded machine
     // (the listing TTL is minutes, so only the version check can make this pass).
-    eventually(
-        "the other replica to notice",
-        Duration::from_secs(10),
-        || async { (price_on(&replica).await == 3500).then_some(()) },
-    )
+    eventually("the other replica to notice", || async {
+        (price_on(&replica).await == 3500).then_some(())
+    })
     .await;
 }
 

@@ -2,9 +2,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use crate::helpers::{client, TestDb};
+use crate::helpers::{client, eventually_blocking, TestDb, PATIENCE};
 
 pub const AGORA: &str = env!("CARGO_BIN_EXE_agora");
 
@@ -54,7 +53,7 @@ pub fn serve(mut cmd: Command) -> Running {
         }
     });
     let addr = rx
-        .recv_timeout(Duration::from_secs(30))
+        .recv_timeout(PATIENCE)
         .expect("agora logs `listening` with its address");
     Running {
         child,
@@ -65,13 +64,9 @@ pub fn serve(mut cmd: Command) -> Running {
 
 fn sigterm_and_wait(mut running: Running) -> std::process::ExitStatus {
     unsafe { libc::kill(running.child.id() as i32, libc::SIGTERM) };
-    for _ in 0..200 {
-        if let Some(status) = running.child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("agora did not stop on SIGTERM");
+    eventually_blocking("agora to stop on SIGTERM", || {
+        running.child.try_wait().unwrap()
+    })
 }
 
 #[tokio::test]
@@ -121,15 +116,11 @@ async fn starts_with_no_config_and_serves_on_the_database_under_test() {
     let status = sigterm_and_wait(running);
     assert!(status.success(), "{status}");
     // The reader thread may still be draining the pipe.
-    let stopped = |logs: &[serde_json::Value]| logs.iter().any(|l| l["message"] == "stopped");
-    for _ in 0..100 {
-        if stopped(&logs.lock().unwrap()) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually_blocking("the shutdown to be logged", || {
+        let logs = logs.lock().unwrap();
+        logs.iter().any(|l| l["message"] == "stopped").then_some(())
+    });
     let logs = logs.lock().unwrap();
-    assert!(stopped(&logs), "clean shutdown is logged: {logs:?}");
     let line = logs
         .iter()
         .find(|l| l["message"] == "request" && l["request_id"] == "cli-log-check")
@@ -303,7 +294,7 @@ async fn queue_commands_list_and_replay_dead_letters() {
     crate::queue::publish_one(&mut tx, "cli").await;
     tx.commit().await.unwrap();
     let queue = app.queue.clone();
-    crate::helpers::eventually("a dead letter", Duration::from_secs(10), || async {
+    crate::helpers::eventually("a dead letter", || async {
         let (_, total) = queue.dead_letters(None, 1, 0).await.unwrap();
         (total == 1).then_some(())
     })

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agora::platform::clock::Clock;
 use agora::platform::db::Db;
 use agora::platform::queue::QueueBackend;
 use agora::{Application, ApplicationBuilder, Settings};
@@ -151,6 +152,8 @@ pub struct TestApp {
     pub data_dir: std::path::PathBuf,
     pub shutdown: CancellationToken,
     pub handle: JoinHandle<anyhow::Result<()>>,
+    /// The application's clock: `advance` it to let business time pass without waiting.
+    pub clock: Clock,
     /// Keeps the database alive as long as the app (shared by apps on one database).
     pub _test_db: Arc<TestDb>,
 }
@@ -209,6 +212,7 @@ pub async fn spawn_app_on(
     let address = format!("http://{}", app.local_addr());
     let db = app.platform().db.clone();
     let queue = app.platform().queue.clone();
+    let clock = app.platform().clock.clone();
     let shutdown = app.shutdown_token();
     let handle = tokio::spawn(app.run());
     TestApp {
@@ -219,24 +223,110 @@ pub async fn spawn_app_on(
         data_dir,
         shutdown,
         handle,
+        clock,
         _test_db: test_db,
     }
 }
 
-/// Polls `check` until it returns Some, or panics after `timeout` naming `what`.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+/// How long a test waits for an effect of background work before it fails. Generous on
+/// purpose: a busy machine may be many times slower than an idle one, and a test that waits
+/// for an effect passes the moment it appears, so patience costs nothing when all is well.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// How often the wait helpers look again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Polls `check` until it returns Some, or panics after `PATIENCE` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + timeout;
+    match poll_until(PATIENCE, check).await {
+        Some(value) => value,
+        None => panic!("timed out after {PATIENCE:?} waiting for {what}"),
+    }
+}
+
+/// Polls `check` until it returns Some, or gives up with None after `within`.
+pub async fn poll_until<T, F, Fut>(within: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
     loop {
         if let Some(value) = check().await {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Blocks until `check` returns Some, or panics after `PATIENCE` naming `what`: for child
+/// processes and threads outside the runtime.
+pub fn eventually_blocking<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check() {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {PATIENCE:?} waiting for {what}"
+        );
+        std::thread::sleep(POLL);
     }
+}
+
+/// Blocks until the child process accepts connections on the port of 127.0.0.1; panics at
+/// once, with what it wrote to stderr when piped, if it exits first.
+pub fn wait_for_child_port(what: &str, child: &mut std::process::Child, port: u16) {
+    eventually_blocking(&format!("{what} on port {port}"), || {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut stderr) = child.stderr.take() {
+                use std::io::Read;
+                let _ = stderr.read_to_string(&mut err);
+            }
+            panic!(
+                "{what} exited ({status}) (is aiosmtpd installed? `pip install aiosmtpd`): {err}"
+            );
+        }
+        None
+    });
+}
+
+/// Waits until the queue has nothing waiting or running for any consumer group: the
+/// positive sign that background work is over, so a count read after it is final.
+pub async fn queue_idle(app: &TestApp) {
+    eventually("the queue to be idle", || async {
+        let stats = app.queue.stats().await.unwrap();
+        stats
+            .iter()
+            .all(|s| s.pending == 0 && s.processing == 0)
+            .then_some(())
+    })
+    .await;
+}
+
+/// Waits until `/metrics` has a line that starts with `needle` (a metric with its labels
+/// and value): a counter is bumped right after the change it counts is committed.
+pub async fn metric_eventually(app: &TestApp, needle: &str) -> String {
+    eventually(&format!("the metric `{needle}`"), || async {
+        let metrics = app.metrics().await;
+        metrics
+            .lines()
+            .any(|l| l.starts_with(needle))
+            .then_some(metrics)
+    })
+    .await
 }
 
 /// Asserts a problem+json response and returns its body.

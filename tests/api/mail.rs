@@ -4,12 +4,12 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_problem, eventually, on_database, spawn_app_with, QueueChoice, TestApp,
+    assert_problem, eventually, metric_eventually, on_database, spawn_app_with,
+    wait_for_child_port, QueueChoice, TestApp,
 };
 use crate::users::admin;
 
@@ -34,9 +34,12 @@ class Handler:
         return '250 OK'
 
     async def handle_DATA(self, server, session, envelope):
-        path = os.path.join(self.maildir, uuid.uuid4().hex + '.eml')
-        with open(path, 'wb') as f:
+        name = uuid.uuid4().hex
+        # Written aside, then renamed: a reader never sees half a message.
+        partial = os.path.join(self.maildir, name + '.part')
+        with open(partial, 'wb') as f:
             f.write(envelope.original_content or envelope.content)
+        os.replace(partial, os.path.join(self.maildir, name + '.eml'))
         return '250 2.0.0 accepted'
 
 host, port, maildir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -70,19 +73,16 @@ pub fn start_smtp(dir: &Path, port: u16) -> SmtpServer {
     let script = dir.join("smtp_server.py");
     std::fs::write(&script, SERVER).unwrap();
     let maildir = dir.join("received");
-    let child = Command::new("python3")
+    let mut child = Command::new("python3")
         .arg(&script)
         .args(["127.0.0.1", &port.to_string()])
         .arg(&maildir)
         .stdout(Stdio::null())
+        // Inherited, not piped: a pipe nobody reads would stall a chatty server.
         .stderr(Stdio::inherit())
         .spawn()
         .expect("python3 with aiosmtpd");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the SMTP server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_child_port("the SMTP server", &mut child, port);
     SmtpServer { child, maildir }
 }
 
@@ -98,8 +98,12 @@ impl SmtpServer {
     pub fn received(&self) -> Vec<String> {
         std::fs::read_dir(&self.maildir)
             .map(|d| {
-                d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-                    .collect()
+                d.filter_map(|e| {
+                    let path = e.ok()?.path();
+                    let whole = path.extension().is_some_and(|x| x == "eml");
+                    whole.then(|| std::fs::read_to_string(path).ok())?
+                })
+                .collect()
             })
             .unwrap_or_default()
     }
@@ -138,14 +142,10 @@ async fn send(app: &TestApp, token: &str, to: &str) -> Value {
 
 async fn email_when(app: &TestApp, token: &str, id: &Value, status: &str) -> Value {
     let path = format!("/api/v1/emails/{}", id.as_str().unwrap());
-    eventually(
-        &format!("email {status}"),
-        Duration::from_secs(15),
-        || async {
-            let email: Value = app.get_auth(&path, token).await.json().await.unwrap();
-            (email["status"] == status).then_some(email)
-        },
-    )
+    eventually(&format!("email {status}"), || async {
+        let email: Value = app.get_auth(&path, token).await.json().await.unwrap();
+        (email["status"] == status).then_some(email)
+    })
     .await
 }
 
@@ -273,7 +273,7 @@ pub async fn a_permanent_failure_fails_at_once_and_suppresses(queue: QueueChoice
     assert_problem(app.post_auth(&retry_path, &token, &json!({})).await, 409).await;
     let again = email_when(&app, &token, &accepted["id"], "failed").await;
     assert_eq!(again["delivery_attempts"].as_array().unwrap().len(), 2);
-    assert!(app.metrics().await.contains("email_dead_letter_total 2"));
+    metric_eventually(&app, "email_dead_letter_total 2").await;
 }
 
 pub async fn a_server_down_means_retrying_then_sent(queue: QueueChoice) {
@@ -297,7 +297,7 @@ pub async fn a_server_down_means_retrying_then_sent(queue: QueueChoice) {
     let accepted = send(&app, &token, "ada@example.com").await;
     let retrying = email_when(&app, &token, &accepted["id"], "retrying").await;
     assert!(retrying["last_error"].as_str().is_some());
-    eventually("the retry depth gauge", Duration::from_secs(5), || async {
+    eventually("the retry depth gauge", || async {
         app.metrics()
             .await
             .lines()
@@ -382,7 +382,7 @@ async fn sends_are_validated_idempotent_and_counted() {
     // The default file transport delivers it; statistics count it.
     email_when(&app, &token, &first["id"], "sent").await;
     // This one and the account's verification mail.
-    let stats: Value = eventually("both sent", Duration::from_secs(10), || async {
+    let stats: Value = eventually("both sent", || async {
         let stats: Value = app
             .get_auth("/api/v1/emails/stats", &token)
             .await
@@ -407,13 +407,18 @@ async fn sends_are_validated_idempotent_and_counted() {
         .to_string();
     let path = format!("/api/v1/emails/{}", first["id"].as_str().unwrap());
     assert_problem(app.get_auth(&path, &other).await, 404).await;
-    let metrics = app.metrics().await;
-    let sent: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(r#"emails_processed_total{status="sent"} "#))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_default();
-    assert!(sent >= 2, "{metrics}");
+    // Counted right after each delivery commits.
+    eventually("two sent emails counted", || async {
+        let sent: u64 = app
+            .metrics()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(r#"emails_processed_total{status="sent"} "#))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_default();
+        (sent >= 2).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -663,19 +668,15 @@ async fn account_mails_are_emails_of_the_account_from_editable_templates() {
     let (_, tokens) = app.register("ada@example.com").await;
     let token = tokens["access_token"].as_str().unwrap();
     // The verification mail is one of the account's emails, with its status.
-    let sent = eventually(
-        "the verification email",
-        Duration::from_secs(10),
-        || async {
-            let list: Value = app
-                .get_auth("/api/v1/emails?status=sent", token)
-                .await
-                .json()
-                .await
-                .unwrap();
-            (list["pagination"]["total"] == 1).then_some(list)
-        },
-    )
+    let sent = eventually("the verification email", || async {
+        let list: Value = app
+            .get_auth("/api/v1/emails?status=sent", token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        (list["pagination"]["total"] == 1).then_some(list)
+    })
     .await;
     assert_eq!(sent["data"][0]["subject"], "Confirm your email address");
     assert_eq!(

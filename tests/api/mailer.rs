@@ -3,12 +3,11 @@
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use agora::platform::config::{MailTransport, SmtpTls};
 use agora::platform::mailer::{self, MailError, OutgoingEmail};
 
-use crate::helpers::{test_settings, TestDb};
+use crate::helpers::{test_settings, wait_for_child_port, TestDb};
 
 struct SmtpServer {
     child: Child,
@@ -49,23 +48,7 @@ fn start_smtp(dir: &Path) -> SmtpServer {
         .spawn()
         .expect("python3 is needed for the SMTP test server");
     let mut server = SmtpServer { child, port };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            let mut err = String::new();
-            use std::io::Read;
-            server
-                .child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("aiosmtpd exited ({status}); install it with `pip install aiosmtpd`: {err}");
-        }
-        assert!(Instant::now() < deadline, "aiosmtpd did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_child_port("aiosmtpd", &mut server.child, port);
     server
 }
 

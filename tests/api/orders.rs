@@ -315,7 +315,7 @@ async fn the_status_machine_and_who_may_move_it() {
 async fn unpaid_orders_expire_and_return_their_stock() {
     let app = spawn_app_with(
         |s| {
-            s.orders.payment_timeout_secs = 1;
+            s.orders.payment_timeout_secs = 600;
             s.orders.expiry_check_secs = 1;
         },
         |b| b,
@@ -335,7 +335,11 @@ async fn unpaid_orders_expire_and_return_their_stock() {
     .unwrap();
     assert_eq!(stock(&app, &item).await, 2);
     let path = format!("/api/v1/orders/{}", placed["id"].as_str().unwrap());
-    let expired = eventually("the order to expire", Duration::from_secs(10), || async {
+    let o: Value = app.get_auth(&path, &ada.token).await.json().await.unwrap();
+    assert_eq!(o["status"], "pending_payment", "not before its time");
+
+    app.clock.advance(Duration::from_secs(601));
+    let expired = eventually("the order to expire", || async {
         let o: Value = app.get_auth(&path, &ada.token).await.json().await.unwrap();
         (o["status"] == "expired").then_some(o)
     })

@@ -1,43 +1,65 @@
 //! SIGTERM: stop accepting, let the in-flight request finish, then stop.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Router;
+use tokio::sync::Notify;
 
-use crate::helpers::{client, spawn_app_with};
+use crate::helpers::{client, eventually, spawn_app_with, PATIENCE};
 
-async fn slow() -> &'static str {
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    "finished"
+/// A route whose requests wait until the test lets them go, telling when one arrives.
+#[derive(Default)]
+struct Gate {
+    entered: Notify,
+    release: Notify,
+}
+
+impl Gate {
+    fn route(self: &Arc<Self>) -> Router {
+        let gate = self.clone();
+        Router::new().route(
+            "/held",
+            get(move || async move {
+                gate.entered.notify_one();
+                gate.release.notified().await;
+                "finished"
+            }),
+        )
+    }
 }
 
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_request_finish() {
+    let gate = Arc::new(Gate::default());
+    // Grace enough for the test to look while the request is held.
     let app = spawn_app_with(
-        |_| {},
-        |b| {
-            b.routes(Router::new().route("/slow", get(slow)))
-                .handle_os_signals(true)
-        },
+        |s| s.server.shutdown_grace_secs = PATIENCE.as_secs(),
+        |b| b.routes(gate.route()).handle_os_signals(true),
     )
     .await;
-    let in_flight = tokio::spawn(app.client.get(app.url("/slow")).send());
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let in_flight = tokio::spawn(app.client.get(app.url("/held")).send());
+    tokio::time::timeout(PATIENCE, gate.entered.notified())
+        .await
+        .expect("the request reaches its handler");
 
     // The real signal, to this process: only an application built with
     // `handle_os_signals` listens for it.
     assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGTERM) }, 0);
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
     // No longer accepting...
-    let refused = client().get(app.url("/health")).send().await;
-    assert!(
-        refused.is_err(),
-        "a new connection after SIGTERM was accepted"
-    );
+    eventually("new connections to be refused", || async {
+        client()
+            .get(app.url("/health"))
+            .send()
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
 
     // ...but the request that was running completes.
+    gate.release.notify_one();
     let response = in_flight
         .await
         .unwrap()
@@ -45,7 +67,7 @@ async fn sigterm_lets_an_in_flight_request_finish() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "finished");
 
-    let stopped = tokio::time::timeout(Duration::from_secs(10), app.handle).await;
+    let stopped = tokio::time::timeout(PATIENCE, app.handle).await;
     stopped
         .expect("the application stops after draining")
         .unwrap()
@@ -54,12 +76,9 @@ async fn sigterm_lets_an_in_flight_request_finish() {
 
 #[tokio::test]
 async fn requests_over_the_timeout_get_503() {
-    let app = spawn_app_with(
-        |s| s.server.request_timeout_secs = 1,
-        |b| b.routes(Router::new().route("/slow", get(slow))),
-    )
-    .await;
-    let response = app.get("/slow").await;
+    let never = Router::new().route("/never", get(std::future::pending::<&'static str>));
+    let app = spawn_app_with(|s| s.server.request_timeout_secs = 1, |b| b.routes(never)).await;
+    let response = app.get("/never").await;
     let body = crate::helpers::assert_problem(response, 503).await;
     assert_eq!(body["type"], "urn:agora:problem:unavailable");
 }

@@ -169,13 +169,9 @@ async fn admins_change_roles_deactivate_activate_and_unlock() {
     assert_eq!(promoted["role"], "admin");
     // The role takes effect on existing tokens within the revocation bound.
     let worker_token = tokens["access_token"].as_str().unwrap();
-    eventually(
-        "the new role to apply",
-        std::time::Duration::from_secs(5),
-        || async {
-            (app.get_auth("/api/v1/users", worker_token).await.status() == 200).then_some(())
-        },
-    )
+    eventually("the new role to apply", || async {
+        (app.get_auth("/api/v1/users", worker_token).await.status() == 200).then_some(())
+    })
     .await;
     patch(&app, &root, &user["id"], json!({"role": "user"})).await;
 
@@ -189,13 +185,9 @@ async fn admins_change_roles_deactivate_activate_and_unlock() {
     let refused = assert_problem(app.login("worker@example.com", PASSWORD).await, 403).await;
     assert_eq!(refused["type"], "urn:agora:problem:account-deactivated");
     assert_eq!(app.refresh(&tokens["refresh_token"]).await.status(), 401);
-    eventually(
-        "the access token to die",
-        std::time::Duration::from_secs(5),
-        || async {
-            (app.get_auth("/api/v1/auth/me", worker_token).await.status() == 401).then_some(())
-        },
-    )
+    eventually("the access token to die", || async {
+        (app.get_auth("/api/v1/auth/me", worker_token).await.status() == 401).then_some(())
+    })
     .await;
 
     app.post_auth(&format!("/api/v1/users/{id}/activate"), &root, &json!({}))

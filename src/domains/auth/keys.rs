@@ -12,6 +12,9 @@ use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// Clock skew tolerated between the replica that signed and the one that verifies.
+const EXPIRY_LEEWAY_SECS: i64 = 5;
+
 /// Claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
@@ -80,10 +83,11 @@ pub fn generate_key(dir: &Path) -> anyhow::Result<String> {
     std::fs::create_dir_all(dir)?;
     let der = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
         .map_err(|e| anyhow::anyhow!("generating a key: {e}"))?;
+    // A UUIDv7 after the time: keys made in the same millisecond still sort in order.
     let kid = format!(
         "{}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ"),
-        &Uuid::new_v4().simple().to_string()[..8]
+        Uuid::now_v7().simple()
     );
     let path = dir.join(format!("{kid}.pem"));
     write_private(&path, &der_to_pem(der.as_ref()))?;
@@ -186,17 +190,19 @@ impl KeyRing {
         Ok(jsonwebtoken::encode(&header, claims, &self.signing)?)
     }
 
-    /// Checks signature (by `kid`), algorithm, issuer and expiry.
-    pub fn verify(&self, token: &str) -> Option<Claims> {
+    /// Checks signature (by `kid`), algorithm, issuer, and expiry against `now` (Unix
+    /// seconds of the platform clock, not the library's own reading of the system clock).
+    pub fn verify(&self, token: &str, now: i64) -> Option<Claims> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         let key = &self.public[*self.by_kid.get(header.kid.as_deref()?)?];
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
-        validation.leeway = 5;
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
-            .ok()
-            .map(|d| d.claims)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+            .ok()?
+            .claims;
+        (claims.exp + EXPIRY_LEEWAY_SECS >= now).then_some(claims)
     }
 
     /// The JSON Web Key Set of every verification key.
@@ -218,6 +224,10 @@ impl KeyRing {
 mod tests {
     use super::*;
 
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
     fn claims(exp_in: i64) -> Claims {
         let now = chrono::Utc::now().timestamp();
         Claims {
@@ -238,7 +248,7 @@ mod tests {
         let again = KeyRing::load(dir.path(), None, "agora").unwrap();
         assert_eq!(first.signing_kid(), again.signing_kid());
         let token = first.sign(&claims(60)).unwrap();
-        assert!(again.verify(&token).is_some());
+        assert!(again.verify(&token, now()).is_some());
     }
 
     #[test]
@@ -246,12 +256,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let old = KeyRing::load(dir.path(), None, "agora").unwrap();
         let old_token = old.sign(&claims(60)).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(5));
         let new_kid = generate_key(dir.path()).unwrap();
         let rotated = KeyRing::load(dir.path(), None, "agora").unwrap();
         assert_eq!(rotated.signing_kid(), new_kid);
         assert!(
-            rotated.verify(&old_token).is_some(),
+            rotated.verify(&old_token, now()).is_some(),
             "old tokens still verify"
         );
         assert_eq!(rotated.jwks()["keys"].as_array().unwrap().len(), 2);
@@ -282,7 +291,7 @@ mod tests {
         // Another replica with the same key verifies it.
         let replica =
             KeyRing::load(tempfile::tempdir().unwrap().path(), Some(&pem), "agora").unwrap();
-        assert!(replica.verify(&token).is_some());
+        assert!(replica.verify(&token, now()).is_some());
         assert!(KeyRing::load(dir.path(), Some("not a key"), "agora").is_err());
     }
 
@@ -291,21 +300,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ring = KeyRing::load(dir.path(), None, "agora").unwrap();
         assert!(
-            ring.verify(&ring.sign(&claims(-60)).unwrap()).is_none(),
+            ring.verify(&ring.sign(&claims(-60)).unwrap(), now())
+                .is_none(),
             "expired"
+        );
+        let fresh = ring.sign(&claims(60)).unwrap();
+        assert!(
+            ring.verify(&fresh, now() + 120).is_none(),
+            "expired by the clock it is given"
         );
         let other = tempfile::tempdir().unwrap();
         let foreign = KeyRing::load(other.path(), None, "agora").unwrap();
         assert!(
-            ring.verify(&foreign.sign(&claims(60)).unwrap()).is_none(),
+            ring.verify(&foreign.sign(&claims(60)).unwrap(), now())
+                .is_none(),
             "unknown key"
         );
         let mut token = ring.sign(&claims(60)).unwrap();
         token.pop();
-        assert!(ring.verify(&token).is_none(), "bad signature");
+        assert!(ring.verify(&token, now()).is_none(), "bad signature");
         let wrong_issuer = KeyRing::load(dir.path(), None, "someone-else").unwrap();
         assert!(wrong_issuer
-            .verify(&ring.sign(&claims(60)).unwrap())
+            .verify(&ring.sign(&claims(60)).unwrap(), now())
             .is_none());
     }
 }

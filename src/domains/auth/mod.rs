@@ -57,6 +57,7 @@ mod mounting {
             platform.db.clone(),
             &platform.settings,
             &platform.metrics.registry,
+            platform.clock.clone(),
         )?);
         let state = AuthState {
             svc: svc.clone(),

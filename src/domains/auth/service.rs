@@ -26,6 +26,7 @@ use super::keys::{Claims, KeyRing};
 use super::model::{self, AuthError, Email, User};
 use super::password::PasswordHasher;
 use super::repo::{self, AuthUsers, NewSession, NewUser, SessionState, UserRow};
+use crate::platform::clock::Clock;
 use crate::platform::config::{AuthSettings, Settings};
 use crate::platform::db::{Db, DbError, Tx};
 use crate::platform::http::FieldError;
@@ -126,10 +127,7 @@ pub struct AuthService {
     keys: KeyRing,
     /// Session checks of `authenticate`, kept for `revocation_check_secs`.
     sessions: Option<Cache<Uuid, Arc<SessionState>>>,
-}
-
-fn now() -> DateTime<Utc> {
-    Utc::now()
+    clock: Clock,
 }
 
 fn secs(n: u64) -> chrono::Duration {
@@ -174,7 +172,7 @@ fn open_successor(used: &str, sealed: &str) -> Option<String> {
     .ok()
 }
 
-fn to_user(row: &UserRow) -> User {
+fn to_user(row: &UserRow, now: DateTime<Utc>) -> User {
     User {
         id: row.id,
         email: row.email.clone(),
@@ -183,7 +181,7 @@ fn to_user(row: &UserRow) -> User {
         role: Role::parse(&row.role).unwrap_or(Role::User),
         is_active: row.is_active,
         email_verified: row.email_verified_at.is_some(),
-        locked_until: row.locked_until.filter(|t| *t > now()),
+        locked_until: row.locked_until.filter(|t| *t > now),
         created_at: row.created_at,
         updated_at: row.updated_at,
     }
@@ -205,7 +203,12 @@ fn internal(e: impl std::fmt::Display) -> AuthError {
 
 impl AuthService {
     /// Registers the auth metrics in `registry`.
-    pub fn new(db: Db, settings: &Settings, registry: &Registry) -> anyhow::Result<Self> {
+    pub fn new(
+        db: Db,
+        settings: &Settings,
+        registry: &Registry,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         let auth = settings.auth.clone();
         let signing = Some(auth.jwt.signing_key.expose()).filter(|k| !k.is_empty());
         let keys = KeyRing::load(&settings.jwt_keys_dir(), signing, &auth.issuer)?;
@@ -223,6 +226,7 @@ impl AuthService {
             keys,
             sessions,
             settings: auth,
+            clock,
         })
     }
 
@@ -236,7 +240,7 @@ impl AuthService {
         user: &UserRow,
         client: &ClientInfo,
     ) -> Result<(Uuid, String), AuthError> {
-        let t = now();
+        let t = self.clock.now();
         let session = Uuid::now_v7();
         repo::insert_session(
             tx,
@@ -269,7 +273,7 @@ impl AuthService {
         session: Uuid,
         refresh_token: String,
     ) -> Result<TokenPair, AuthError> {
-        let issued = now().timestamp();
+        let issued = self.clock.now().timestamp();
         let claims = Claims {
             iss: self.settings.issuer.clone(),
             sub: user_id,
@@ -304,7 +308,7 @@ impl AuthService {
             VERIFY_EMAIL => self.settings.verification_ttl_secs,
             _ => self.settings.reset_ttl_secs,
         };
-        let t = now();
+        let t = self.clock.now();
         repo::insert_one_time_token(tx, &token_hash(&token), user.id, purpose, t + secs(ttl), t)
             .await?;
         let path = match purpose {
@@ -392,7 +396,7 @@ impl AuthService {
             role: role.as_str(),
             verified,
         };
-        repo::insert_user(&mut tx, new, now())
+        repo::insert_user(&mut tx, new, self.clock.now())
             .await
             .map_err(taken)?;
         let user = repo::user_by_id_tx(&mut tx, id)
@@ -421,7 +425,7 @@ impl AuthService {
             Some((session, refresh)) => Some(self.pair(id, &user.role, session, refresh)?),
             None => None,
         };
-        Ok((to_user(&user), pair))
+        Ok((to_user(&user, self.clock.now()), pair))
     }
 
     /// The first administrator, from the command line: verified, no mail, no session.
@@ -468,9 +472,9 @@ impl AuthService {
         if let Some(until) = user
             .as_ref()
             .and_then(|u| u.locked_until)
-            .filter(|t| *t > now())
+            .filter(|t| *t > self.clock.now())
         {
-            return Err(locked(until));
+            return Err(locked(until, self.clock.now()));
         }
         // Unknown accounts verify against a dummy hash: same time, same answer.
         let matches = self
@@ -499,7 +503,7 @@ impl AuthService {
                     (AuthUsers::FailedLogins, 0.into()),
                     (AuthUsers::Lockouts, 0.into()),
                 ],
-                now(),
+                self.clock.now(),
             )
             .await?;
         }
@@ -515,9 +519,9 @@ impl AuthService {
         let user = repo::lock_user(&mut tx, user_id)
             .await?
             .ok_or(AuthError::InvalidCredentials)?;
-        let t = now();
+        let t = self.clock.now();
         if let Some(until) = user.locked_until.filter(|u| *u > t) {
-            return Ok(locked(until));
+            return Ok(locked(until, self.clock.now()));
         }
         let failed = user.failed_logins + 1;
         if (failed as u32) < self.settings.max_failed_logins {
@@ -564,7 +568,7 @@ impl AuthService {
         .await?;
         tx.commit().await?;
         tracing::warn!(user = %user_id, lock_secs = period, "account locked after failed logins");
-        Ok(locked(until))
+        Ok(locked(until, self.clock.now()))
     }
 
     /// Rotates a refresh token. Reuse after the grace window revokes the whole session.
@@ -581,7 +585,7 @@ impl AuthService {
 
     async fn rotate(&self, refresh_token: &str) -> Result<(TokenPair, &'static str), AuthError> {
         let hash = token_hash(refresh_token);
-        let t = now();
+        let t = self.clock.now();
         let mut tx = self.db.begin().await?;
         let token = repo::refresh_token(&mut tx, &hash)
             .await?
@@ -599,7 +603,7 @@ impl AuthService {
             return Err(AuthError::Deactivated);
         }
         if let Some(until) = user.locked_until.filter(|u| *u > t) {
-            return Err(locked(until));
+            return Err(locked(until, self.clock.now()));
         }
 
         let mut token = token;
@@ -663,7 +667,7 @@ impl AuthService {
     }
 
     async fn forget_user(&self, user_id: Uuid) -> Result<(), AuthError> {
-        let live = repo::live_sessions(&self.db, user_id, now()).await?;
+        let live = repo::live_sessions(&self.db, user_id, self.clock.now()).await?;
         self.forget_sessions(&live.iter().map(|s| s.id).collect::<Vec<_>>())
             .await;
         if let Some(cache) = &self.sessions {
@@ -680,7 +684,7 @@ impl AuthService {
             principal.user_id,
             Some(principal.session_id),
             "logout",
-            now(),
+            self.clock.now(),
         )
         .await?;
         tx.commit().await?;
@@ -690,7 +694,7 @@ impl AuthService {
 
     /// Revokes every session and, through `valid_after`, every access token of the user.
     pub async fn logout_all(&self, user_id: Uuid, why: &str) -> Result<usize, AuthError> {
-        let t = now();
+        let t = self.clock.now();
         let mut tx = self.db.begin().await?;
         let revoked = repo::revoke_sessions(&mut tx, user_id, None, why, t).await?;
         repo::update_user(&mut tx, user_id, vec![(AuthUsers::ValidAfter, t.into())], t).await?;
@@ -701,7 +705,7 @@ impl AuthService {
     }
 
     pub async fn sessions(&self, principal: &Principal) -> Result<Vec<Session>, AuthError> {
-        let rows = repo::live_sessions(&self.db, principal.user_id, now()).await?;
+        let rows = repo::live_sessions(&self.db, principal.user_id, self.clock.now()).await?;
         Ok(rows
             .into_iter()
             .map(|s| Session {
@@ -727,7 +731,14 @@ impl AuthService {
             return Err(AuthError::NotFound);
         }
         let mut tx = self.db.begin().await?;
-        repo::revoke_sessions(&mut tx, owner, Some(session_id), "revoked", now()).await?;
+        repo::revoke_sessions(
+            &mut tx,
+            owner,
+            Some(session_id),
+            "revoked",
+            self.clock.now(),
+        )
+        .await?;
         tx.commit().await?;
         self.forget_sessions(&[session_id]).await;
         Ok(())
@@ -740,7 +751,7 @@ impl AuthService {
         let row = repo::user_by_id(&self.db, id)
             .await?
             .ok_or(AuthError::NotFound)?;
-        Ok(to_user(&row))
+        Ok(to_user(&row, self.clock.now()))
     }
 
     pub async fn list_users(
@@ -750,7 +761,8 @@ impl AuthService {
         limit: u64,
     ) -> Result<(Vec<User>, u64), AuthError> {
         let (rows, total) = repo::list_users(&self.db, search, limit, (page - 1) * limit).await?;
-        Ok((rows.iter().map(to_user).collect(), total))
+        let now = self.clock.now();
+        Ok((rows.iter().map(|r| to_user(r, now)).collect(), total))
     }
 
     pub async fn update_user(
@@ -790,7 +802,7 @@ impl AuthService {
             return Err(AuthError::Validation(errors));
         }
         let mut tx = self.db.begin().await?;
-        if !repo::update_user(&mut tx, id, values, now())
+        if !repo::update_user(&mut tx, id, values, self.clock.now())
             .await
             .map_err(taken)?
         {
@@ -803,7 +815,7 @@ impl AuthService {
         if patch.role.is_some() {
             self.forget_user(id).await?;
         }
-        Ok(to_user(&row))
+        Ok(to_user(&row, self.clock.now()))
     }
 
     /// Deactivation also ends every session; activation lets the user log in again.
@@ -813,7 +825,7 @@ impl AuthService {
             &mut tx,
             id,
             vec![(AuthUsers::IsActive, active.into())],
-            now(),
+            self.clock.now(),
         )
         .await?
         {
@@ -826,7 +838,7 @@ impl AuthService {
         let row = repo::user_by_id(&self.db, id)
             .await?
             .ok_or(AuthError::NotFound)?;
-        Ok(to_user(&row))
+        Ok(to_user(&row, self.clock.now()))
     }
 
     pub async fn unlock(&self, id: Uuid) -> Result<User, AuthError> {
@@ -836,7 +848,7 @@ impl AuthService {
             (AuthUsers::FailedLogins, 0.into()),
             (AuthUsers::Lockouts, 0.into()),
         ];
-        if !repo::update_user(&mut tx, id, values, now()).await? {
+        if !repo::update_user(&mut tx, id, values, self.clock.now()).await? {
             return Err(AuthError::NotFound);
         }
         tx.commit().await?;
@@ -844,7 +856,7 @@ impl AuthService {
         let row = repo::user_by_id(&self.db, id)
             .await?
             .ok_or(AuthError::NotFound)?;
-        Ok(to_user(&row))
+        Ok(to_user(&row, self.clock.now()))
     }
 
     pub async fn resend_verification(&self, principal: &Principal) -> Result<bool, AuthError> {
@@ -861,7 +873,7 @@ impl AuthService {
     }
 
     pub async fn verify_email(&self, token: &str) -> Result<User, AuthError> {
-        let t = now();
+        let t = self.clock.now();
         let mut tx = self.db.begin().await?;
         let user_id = repo::consume_one_time_token(&mut tx, &token_hash(token), VERIFY_EMAIL, t)
             .await?
@@ -877,7 +889,7 @@ impl AuthService {
             .await?
             .ok_or(AuthError::InvalidToken)?;
         tx.commit().await?;
-        Ok(to_user(&row))
+        Ok(to_user(&row, self.clock.now()))
     }
 
     /// Queues a reset mail if the account exists; says nothing either way.
@@ -902,7 +914,7 @@ impl AuthService {
         let hash = token_hash(token);
         // Token and policy are checked in a transaction that is rolled back, so a refused
         // password does not spend the token; hashing happens outside any transaction.
-        let t = now();
+        let t = self.clock.now();
         let mut tx = self.db.begin().await?;
         let user_id = repo::consume_one_time_token(&mut tx, &hash, RESET_PASSWORD, t)
             .await?
@@ -919,10 +931,10 @@ impl AuthService {
         let password_hash = self.hasher.hash(password).await.map_err(internal)?;
         let mut tx = self.db.begin().await?;
         // Consumed for real now; a parallel reset with the same token loses here.
-        repo::consume_one_time_token(&mut tx, &hash, RESET_PASSWORD, now())
+        repo::consume_one_time_token(&mut tx, &hash, RESET_PASSWORD, self.clock.now())
             .await?
             .ok_or(AuthError::InvalidToken)?;
-        let t = now();
+        let t = self.clock.now();
         repo::update_user(
             &mut tx,
             user_id,
@@ -972,8 +984,8 @@ fn lock_period(base: u64, max: u64, earlier_locks: i32) -> u64 {
     base.saturating_mul(doubling).min(max)
 }
 
-fn locked(until: DateTime<Utc>) -> AuthError {
-    let left = (until - now()).num_milliseconds().max(0) as u64;
+fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> AuthError {
+    let left = (until - now).num_milliseconds().max(0) as u64;
     AuthError::Locked {
         retry_after_secs: left.div_ceil(1000).max(1),
     }
@@ -1002,14 +1014,14 @@ impl Authenticator for AuthService {
     async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticationError> {
         let claims = self
             .keys
-            .verify(access_token)
+            .verify(access_token, self.clock.timestamp())
             .ok_or(AuthenticationError::Invalid)?;
         let state = self
             .session_state(claims.sid)
             .await
             .map_err(|e| AuthenticationError::Unavailable(e.to_string()))?
             .ok_or(AuthenticationError::Revoked)?;
-        let t = now();
+        let t = self.clock.now();
         let revoked = state.user_id != claims.sub
             || state.revoked_at.is_some()
             || state.expires_at <= t

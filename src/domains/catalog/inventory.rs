@@ -18,7 +18,8 @@ impl Inventory for CatalogService {
     ) -> Result<Vec<Reserved>, ReserveError> {
         let mut reserved = Vec::with_capacity(items.len());
         for &(product_id, quantity) in items {
-            let Some(taken) = repo::take_stock(tx, product_id, quantity).await? else {
+            let Some(taken) = repo::take_stock(tx, product_id, quantity, self.clock.now()).await?
+            else {
                 return Err(match repo::product_in_tx(tx, product_id).await? {
                     Some(p) if p.is_active => ReserveError::OutOfStock {
                         product_id,
@@ -54,7 +55,7 @@ impl Inventory for CatalogService {
 
     async fn release(&self, tx: &mut Tx, items: &[(Uuid, i64)]) -> Result<(), ReserveError> {
         for &(product_id, quantity) in items {
-            repo::give_back_stock(tx, product_id, quantity).await?;
+            repo::give_back_stock(tx, product_id, quantity, self.clock.now()).await?;
         }
         repo::bump_version(tx).await?;
         Ok(())

@@ -2,12 +2,12 @@
 //! is derived from the user id, so a replayed event finds the store there and changes nothing.
 
 use async_trait::async_trait;
-use chrono::Utc;
 use uuid::Uuid;
 
 use super::model::Store;
 use super::repo;
 use crate::domains::auth::contract::{UserRegistered, USER_REGISTERED};
+use crate::platform::clock::Clock;
 use crate::platform::db::Db;
 use crate::platform::queue::{Consumer, HandlerError, Message};
 
@@ -20,6 +20,7 @@ pub fn first_store_id(user_id: Uuid) -> Uuid {
 
 pub struct StoreCreator {
     pub db: Db,
+    pub clock: Clock,
 }
 
 #[async_trait]
@@ -34,7 +35,7 @@ impl Consumer for StoreCreator {
 
     async fn handle(&self, message: &Message) -> Result<(), HandlerError> {
         let event: UserRegistered = message.payload_as()?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let store = Store {
             id: first_store_id(event.user_id),
             owner_id: event.user_id,

@@ -60,6 +60,7 @@ mod mounting {
             files,
             settings,
             &platform.metrics.registry,
+            platform.clock.clone(),
         )?);
         let every = Duration::from_millis(settings.cache_check_ms);
         let watcher = svc.clone();
@@ -69,6 +70,7 @@ mod mounting {
                 .with_state(CatalogState { svc, authenticator }),
             consumers: vec![Arc::new(StoreCreator {
                 db: platform.db.clone(),
+                clock: platform.clock.clone(),
             })],
             tasks: vec![Box::new(move |stop| {
                 Box::pin(watcher.watch_version(every, stop))

@@ -553,12 +553,17 @@ pub struct Taken {
 }
 
 /// Takes `quantity` of an active product if that much is in stock; `None` otherwise.
-pub async fn take_stock(tx: &mut Tx, id: Uuid, quantity: i64) -> Result<Option<Taken>, DbError> {
+pub async fn take_stock(
+    tx: &mut Tx,
+    id: Uuid,
+    quantity: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<Taken>, DbError> {
     tx.fetch_optional(
         Query::update()
             .table(P::Table)
             .value(P::Stock, Expr::col(P::Stock).sub(quantity))
-            .value(P::UpdatedAt, Utc::now())
+            .value(P::UpdatedAt, now)
             .and_where(Expr::col(P::Id).eq(id))
             .and_where(Expr::col(P::IsActive).eq(true))
             .and_where(Expr::col(P::Stock).gte(quantity))
@@ -575,12 +580,17 @@ pub async fn take_stock(tx: &mut Tx, id: Uuid, quantity: i64) -> Result<Option<T
     .await
 }
 
-pub async fn give_back_stock(tx: &mut Tx, id: Uuid, quantity: i64) -> Result<(), DbError> {
+pub async fn give_back_stock(
+    tx: &mut Tx,
+    id: Uuid,
+    quantity: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
     tx.execute(
         Query::update()
             .table(P::Table)
             .value(P::Stock, Expr::col(P::Stock).add(quantity))
-            .value(P::UpdatedAt, Utc::now())
+            .value(P::UpdatedAt, now)
             .and_where(Expr::col(P::Id).eq(id)),
     )
     .await?;

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use moka::future::Cache;
 use prometheus::{IntCounterVec, Opts, Registry};
 use tokio_util::sync::CancellationToken;
@@ -18,6 +17,7 @@ use super::model::{
 use super::repo::{self, ProductFilter};
 use crate::domains::auth::contract::{Permission, Principal};
 use crate::domains::files::contract::{FilesApi, FilesError};
+use crate::platform::clock::Clock;
 use crate::platform::config::CatalogSettings;
 use crate::platform::db::{Db, DbError, Tx};
 use crate::platform::http::FieldError;
@@ -79,6 +79,7 @@ pub struct CatalogService {
     /// Counts cache drops, so a listing read before a write is not cached after it.
     generation: AtomicU64,
     cache_lookups: IntCounterVec,
+    pub(super) clock: Clock,
 }
 
 fn holder(product: Uuid) -> String {
@@ -91,6 +92,7 @@ impl CatalogService {
         files: Option<Arc<dyn FilesApi>>,
         settings: &CatalogSettings,
         registry: &Registry,
+        clock: Clock,
     ) -> anyhow::Result<Self> {
         let cache_lookups = IntCounterVec::new(
             Opts::new("catalog_cache_total", "Product listing cache lookups"),
@@ -110,6 +112,7 @@ impl CatalogService {
             seen_version: AtomicI64::new(i64::MIN),
             generation: AtomicU64::new(0),
             cache_lookups,
+            clock,
         })
     }
 
@@ -169,7 +172,7 @@ impl CatalogService {
         input: StoreInput,
     ) -> Result<Store, CatalogError> {
         let input = input.validate().map_err(CatalogError::Validation)?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let store = Store {
             id: Uuid::now_v7(),
             owner_id: principal.user_id,
@@ -212,7 +215,7 @@ impl CatalogService {
             id,
             &input.name,
             input.description.as_deref(),
-            Utc::now(),
+            self.clock.now(),
         )
         .await?;
         tx.commit().await?;
@@ -243,7 +246,7 @@ impl CatalogService {
                 .await?
                 .ok_or_else(|| invalid("parent_id", "no such category"))?;
         }
-        let now = Utc::now();
+        let now = self.clock.now();
         let category = Category {
             id: Uuid::now_v7(),
             name,
@@ -288,7 +291,7 @@ impl CatalogService {
                 .ok_or_else(|| invalid("parent_id", "no such category"))?;
         }
         let mut tx = self.db.begin().await?;
-        repo::update_category(&mut tx, id, &name, input.parent_id, Utc::now()).await?;
+        repo::update_category(&mut tx, id, &name, input.parent_id, self.clock.now()).await?;
         self.commit_write(tx).await?;
         repo::category(&self.db, id)
             .await?
@@ -396,7 +399,7 @@ impl CatalogService {
         self.check_references(&input).await?;
         let id = Uuid::now_v7();
         let mut tx = self.db.begin().await?;
-        repo::insert_product(&mut tx, id, &input, Utc::now()).await?;
+        repo::insert_product(&mut tx, id, &input, self.clock.now()).await?;
         self.commit_write(tx).await?;
         self.use_images(id, &input.images).await?;
         self.product_for(Some(principal), id).await
@@ -513,7 +516,7 @@ impl CatalogService {
         let input = input.validate().map_err(CatalogError::Validation)?;
         self.check_references(&input).await?;
         let mut tx = self.db.begin().await?;
-        repo::update_product(&mut tx, current.id, &input, Utc::now()).await?;
+        repo::update_product(&mut tx, current.id, &input, self.clock.now()).await?;
         let threshold = input.low_stock_threshold;
         if input.stock <= threshold && current.stock > threshold {
             let event = StockLow {

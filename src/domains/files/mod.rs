@@ -49,6 +49,7 @@ mod mounting {
             platform.db.clone(),
             storage,
             settings.files.clone(),
+            platform.clock.clone(),
         ));
         let state = FilesState {
             svc: svc.clone(),

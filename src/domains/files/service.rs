@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -12,6 +11,7 @@ use super::detect;
 use super::repo::{self, FileRow};
 use super::storage::Storage;
 use crate::domains::auth::contract::{Permission, Principal};
+use crate::platform::clock::Clock;
 use crate::platform::config::FilesSettings;
 use crate::platform::db::{Db, DbError};
 
@@ -52,6 +52,7 @@ pub struct FilesService {
     db: Db,
     storage: Arc<dyn Storage>,
     settings: FilesSettings,
+    clock: Clock,
 }
 
 fn info(row: &FileRow) -> FileInfo {
@@ -66,11 +67,12 @@ fn info(row: &FileRow) -> FileInfo {
 }
 
 impl FilesService {
-    pub fn new(db: Db, storage: Arc<dyn Storage>, settings: FilesSettings) -> Self {
+    pub fn new(db: Db, storage: Arc<dyn Storage>, settings: FilesSettings, clock: Clock) -> Self {
         Self {
             db,
             storage,
             settings,
+            clock,
         }
     }
 
@@ -129,7 +131,7 @@ impl FilesService {
                 .collect(),
         };
         self.storage.put(&row.stored_name, &bytes).await?;
-        if let Err(e) = repo::insert(&self.db, &row, Utc::now()).await {
+        if let Err(e) = repo::insert(&self.db, &row, self.clock.now()).await {
             // Nothing half-written: no row, no orphan bytes.
             let _ = self.storage.delete(&row.stored_name).await;
             return Err(e.into());

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::geocoder::{GeocodeError, Geocoder};
 use super::repo;
+use crate::platform::clock::Clock;
 use crate::platform::db::Db;
 use crate::platform::queue::{Consumer, HandlerError, Message};
 
@@ -21,6 +22,7 @@ pub struct GeocodeRequested {
 pub struct AddressFiller {
     pub db: Db,
     pub geocoder: Arc<dyn Geocoder>,
+    pub clock: Clock,
 }
 
 #[async_trait]
@@ -46,9 +48,15 @@ impl Consumer for AddressFiller {
         }
         match self.geocoder.reverse(location.lat, location.lon).await {
             Ok(found) => {
-                repo::fill_address(&self.db, location.id, &found.address, found.provider)
-                    .await
-                    .map_err(|e| HandlerError::Retry(e.to_string()))?;
+                repo::fill_address(
+                    &self.db,
+                    self.clock.now(),
+                    location.id,
+                    &found.address,
+                    found.provider,
+                )
+                .await
+                .map_err(|e| HandlerError::Retry(e.to_string()))?;
                 Ok(())
             }
             Err(GeocodeError::NotFound) => Ok(()),

@@ -57,6 +57,7 @@ mod mounting {
                 &settings.nominatim,
                 platform.db.clone(),
                 &platform.metrics.registry,
+                platform.clock.clone(),
             )?),
         };
         let inline_timeout = Duration::from_secs(settings.nominatim.timeout_secs + 1);
@@ -64,12 +65,14 @@ mod mounting {
             platform.db.clone(),
             geocoder.clone(),
             inline_timeout,
+            platform.clock.clone(),
         ));
         Ok(MountedLocations {
             api: http::routes().with_state(LocationsState { svc, authenticator }),
             consumers: vec![Arc::new(AddressFiller {
                 db: platform.db.clone(),
                 geocoder,
+                clock: platform.clock.clone(),
             })],
         })
     }

@@ -158,6 +158,7 @@ pub async fn replace(
 /// Fills in a looked-up address, unless one was set meanwhile.
 pub async fn fill_address(
     db: &Db,
+    now: DateTime<Utc>,
     id: Uuid,
     address: &Address,
     provider: &str,
@@ -168,7 +169,7 @@ pub async fn fill_address(
                 .table(L::Table)
                 .value(L::Address, address_value(Some(address)))
                 .value(L::AddressProvider, provider)
-                .value(L::UpdatedAt, Utc::now())
+                .value(L::UpdatedAt, now)
                 .and_where(Expr::col(L::Id).eq(id))
                 .and_where(Expr::col(L::Address).is_null()),
         )

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -14,6 +13,7 @@ use super::jobs::{GeocodeRequested, GEOCODE_REQUESTED};
 use super::model::{check_coordinates, haversine_km, BBox, Location, LocationInput};
 use super::repo;
 use crate::domains::auth::contract::{Permission, Principal};
+use crate::platform::clock::Clock;
 use crate::platform::db::{Db, DbError};
 use crate::platform::http::FieldError;
 use crate::platform::queue::{publish, Outgoing};
@@ -61,14 +61,21 @@ pub struct LocationsService {
     geocoder: Arc<dyn Geocoder>,
     /// How long a save waits for the geocoder before leaving the address to a job.
     inline_timeout: Duration,
+    clock: Clock,
 }
 
 impl LocationsService {
-    pub fn new(db: Db, geocoder: Arc<dyn Geocoder>, inline_timeout: Duration) -> Self {
+    pub fn new(
+        db: Db,
+        geocoder: Arc<dyn Geocoder>,
+        inline_timeout: Duration,
+        clock: Clock,
+    ) -> Self {
         Self {
             db,
             geocoder,
             inline_timeout,
+            clock,
         }
     }
 
@@ -116,7 +123,7 @@ impl LocationsService {
         let input = input.validate().map_err(LocationError::Validation)?;
         let address = self.resolve_address(&input).await;
         let address_ref = address.as_ref().map(|(a, p)| (a, p.as_str()));
-        let now = Utc::now();
+        let now = self.clock.now();
         let mut tx = self.db.begin().await?;
         if create {
             repo::insert(&mut tx, id, owner, &input, address_ref, now).await?;

@@ -90,8 +90,13 @@ fn select() -> sea_query::SelectStatement {
         .to_owned()
 }
 
-pub async fn insert(db: &Db, owner: Uuid, input: &ContactInput) -> Result<Uuid, DbError> {
-    let (id, now) = (Uuid::now_v7(), Utc::now());
+pub async fn insert(
+    db: &Db,
+    owner: Uuid,
+    input: &ContactInput,
+    now: DateTime<Utc>,
+) -> Result<Uuid, DbError> {
+    let id = Uuid::now_v7();
     db.execute(
         Query::insert()
             .into_table(C::Table)
@@ -116,13 +121,18 @@ pub async fn insert(db: &Db, owner: Uuid, input: &ContactInput) -> Result<Uuid, 
     Ok(id)
 }
 
-pub async fn update(db: &Db, id: Uuid, input: &ContactInput) -> Result<(), DbError> {
+pub async fn update(
+    db: &Db,
+    id: Uuid,
+    input: &ContactInput,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
     db.execute(
         Query::update()
             .table(C::Table)
             .value(C::Name, input.name.clone())
             .value(C::Email, input.email.clone())
-            .value(C::UpdatedAt, Utc::now())
+            .value(C::UpdatedAt, now)
             .and_where(Expr::col(C::Id).eq(id)),
     )
     .await?;

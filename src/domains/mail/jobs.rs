@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use std::num::NonZeroU32;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -18,6 +17,7 @@ use super::contract::{SendRequested, SEND_REQUESTED};
 use super::model::{address_of, Attempt, EmailStatus};
 use super::repo;
 use crate::domains::files::contract::FilesApi;
+use crate::platform::clock::Clock;
 use crate::platform::config::MailSettings;
 use crate::platform::db::{Db, DbError};
 use crate::platform::mailer::{Attachment, MailError, Mailer, OutgoingEmail};
@@ -33,6 +33,7 @@ pub struct Delivery {
     processed: IntCounterVec,
     duration: HistogramVec,
     dead: IntCounter,
+    clock: Clock,
 }
 
 impl Delivery {
@@ -42,6 +43,7 @@ impl Delivery {
         files: Option<Arc<dyn FilesApi>>,
         settings: &MailSettings,
         registry: &Registry,
+        clock: Clock,
     ) -> anyhow::Result<Self> {
         let processed = IntCounterVec::new(
             Opts::new(
@@ -71,6 +73,7 @@ impl Delivery {
             processed,
             duration,
             dead,
+            clock,
         })
     }
 }
@@ -131,14 +134,15 @@ impl Consumer for Delivery {
             return Ok(());
         }
         let attempt = email.attempts + 1;
-        let now = Utc::now();
+        let now = self.clock.now();
         let pending = [
             EmailStatus::Queued,
             EmailStatus::Retrying,
             EmailStatus::Sending,
         ];
+        let mut tx = self.db.begin().await.map_err(retry)?;
         repo::set_status(
-            &self.db,
+            &mut tx,
             email.id,
             &pending,
             EmailStatus::Sending,
@@ -148,6 +152,7 @@ impl Consumer for Delivery {
         )
         .await
         .map_err(retry)?;
+        tx.commit().await.map_err(retry)?;
 
         let parse = |list: &[String]| {
             list.iter()
@@ -185,43 +190,21 @@ impl Consumer for Delivery {
             outcome: outcome.into(),
             response: response.clone(),
         };
-        repo::record_attempt(&self.db, email.id, &record)
+        // The attempt, the email's new status and a suppression land together: whoever
+        // sees the email failed also sees its address suppressed.
+        let done = self.clock.now();
+        let sending = [EmailStatus::Sending];
+        let mut tx = self.db.begin().await.map_err(retry)?;
+        repo::record_attempt(&mut tx, email.id, &record)
             .await
             .map_err(retry)?;
-
-        let done = Utc::now();
-        let sending = [EmailStatus::Sending];
-        match result {
-            Ok(_) => {
-                repo::set_status(
-                    &self.db,
-                    email.id,
-                    &sending,
-                    EmailStatus::Sent,
-                    None,
-                    None,
-                    done,
-                )
-                .await
-                .map_err(retry)?;
-                self.processed.with_label_values(&["sent"]).inc();
-                Ok(())
-            }
-            Err(MailError::Transient(e)) if (attempt as u32) < self.max_attempts => {
-                repo::set_status(
-                    &self.db,
-                    email.id,
-                    &sending,
-                    EmailStatus::Retrying,
-                    Some(&e),
-                    None,
-                    done,
-                )
-                .await
-                .map_err(retry)?;
-                self.processed.with_label_values(&["retrying"]).inc();
-                Err(HandlerError::Retry(e))
-            }
+        let (status, error, outcome) = match &result {
+            Ok(_) => (EmailStatus::Sent, None, Ok(())),
+            Err(MailError::Transient(e)) if (attempt as u32) < self.max_attempts => (
+                EmailStatus::Retrying,
+                Some(e.clone()),
+                Err(HandlerError::Retry(e.clone())),
+            ),
             Err(e) => {
                 let permanent = !matches!(e, MailError::Transient(_));
                 let reason = if permanent {
@@ -229,32 +212,36 @@ impl Consumer for Delivery {
                 } else {
                     format!("attempts exhausted: {response}")
                 };
-                repo::set_status(
-                    &self.db,
-                    email.id,
-                    &sending,
-                    EmailStatus::Failed,
-                    Some(&reason),
-                    None,
-                    done,
-                )
-                .await
-                .map_err(retry)?;
                 let recipients: Vec<String> = email
                     .recipients
                     .all()
                     .filter_map(|m| address_of(m))
                     .collect();
                 if permanent && recipients.len() == 1 {
-                    repo::suppress(&self.db, &recipients[0], &reason, done)
+                    repo::suppress(&mut tx, &recipients[0], &reason, done)
                         .await
                         .map_err(retry)?;
                 }
-                self.processed.with_label_values(&["failed"]).inc();
-                self.dead.inc();
-                Ok(())
+                (EmailStatus::Failed, Some(reason), Ok(()))
             }
+        };
+        repo::set_status(
+            &mut tx,
+            email.id,
+            &sending,
+            status,
+            error.as_deref(),
+            None,
+            done,
+        )
+        .await
+        .map_err(retry)?;
+        tx.commit().await.map_err(retry)?;
+        self.processed.with_label_values(&[status.as_str()]).inc();
+        if status == EmailStatus::Failed {
+            self.dead.inc();
         }
+        outcome
     }
 }
 

@@ -55,6 +55,7 @@ mod mounting {
             platform.db.clone(),
             files.clone(),
             platform.settings.mail.per_user_per_minute,
+            platform.clock.clone(),
         ));
         let delivery = Delivery::new(
             platform.db.clone(),
@@ -62,6 +63,7 @@ mod mounting {
             files,
             &platform.settings.mail,
             &platform.metrics.registry,
+            platform.clock.clone(),
         )?;
         let depth = prometheus::IntGauge::new(
             "email_retry_queue_depth",

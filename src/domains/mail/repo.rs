@@ -246,7 +246,7 @@ pub async fn emails(
 
 /// Sets the status (and what goes with it); `from` guards against moving a finished email.
 pub async fn set_status(
-    db: &Db,
+    tx: &mut Tx,
     id: Uuid,
     from: &[EmailStatus],
     to: EmailStatus,
@@ -270,7 +270,7 @@ pub async fn set_status(
     if to == EmailStatus::Sent {
         update.value(E::SentAt, now);
     }
-    Ok(db.execute(&update).await? > 0)
+    Ok(tx.execute(&update).await? > 0)
 }
 
 /// Back in line for a retry: queued, fresh attempts, inside the retry's transaction.
@@ -289,8 +289,8 @@ pub async fn requeue(tx: &mut Tx, id: Uuid, now: DateTime<Utc>) -> Result<bool, 
     Ok(changed > 0)
 }
 
-pub async fn record_attempt(db: &Db, email: Uuid, a: &Attempt) -> Result<(), DbError> {
-    db.execute(
+pub async fn record_attempt(tx: &mut Tx, email: Uuid, a: &Attempt) -> Result<(), DbError> {
+    tx.execute(
         Query::insert()
             .into_table(MailAttempts::Table)
             .columns([
@@ -371,12 +371,12 @@ pub async fn since(
 }
 
 pub async fn suppress(
-    db: &Db,
+    tx: &mut Tx,
     address: &str,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    db.execute(
+    tx.execute(
         Query::insert()
             .into_table(MailSuppressions::Table)
             .columns([

@@ -5,7 +5,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -21,6 +21,7 @@ use super::repo::{self, EmailFilter, NewEmail};
 use super::templates::{self, Rendered, Template, TemplateInput};
 use crate::domains::auth::contract::{Permission, Principal};
 use crate::domains::files::contract::FilesApi;
+use crate::platform::clock::Clock;
 use crate::platform::db::{Db, DbError};
 use crate::platform::http::FieldError;
 use crate::platform::queue::{publish, Outgoing};
@@ -83,15 +84,22 @@ pub struct MailService {
     files: Option<Arc<dyn FilesApi>>,
     /// Sends per user and minute, on this replica.
     per_user: DefaultKeyedRateLimiter<Uuid>,
+    clock: Clock,
 }
 
 impl MailService {
-    pub fn new(db: Db, files: Option<Arc<dyn FilesApi>>, per_user_per_minute: u32) -> Self {
+    pub fn new(
+        db: Db,
+        files: Option<Arc<dyn FilesApi>>,
+        per_user_per_minute: u32,
+        clock: Clock,
+    ) -> Self {
         let per_minute = NonZeroU32::new(per_user_per_minute).unwrap_or(NonZeroU32::MIN);
         Self {
             db,
             files,
             per_user: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            clock,
         }
     }
 
@@ -239,7 +247,7 @@ impl MailService {
             attachments: content.attachments,
         };
         let mut tx = self.db.begin().await?;
-        if let Err(e) = repo::insert_email(&mut tx, &new, Utc::now()).await {
+        if let Err(e) = repo::insert_email(&mut tx, &new, self.clock.now()).await {
             drop(tx);
             if let (DbError::UniqueViolation { .. }, Some(key)) = (&e, key) {
                 if let Some(existing) = repo::email_by_key(&self.db, owner, key).await? {
@@ -354,7 +362,7 @@ impl MailService {
     pub async fn retry(&self, principal: &Principal, id: Uuid) -> Result<Accepted, MailError> {
         let email = self.get(principal, id).await?;
         let mut tx = self.db.begin().await?;
-        if !repo::requeue(&mut tx, email.id, Utc::now()).await? {
+        if !repo::requeue(&mut tx, email.id, self.clock.now()).await? {
             return Err(MailError::NotFailed);
         }
         publish(
@@ -380,7 +388,7 @@ impl MailService {
         user: Option<Uuid>,
     ) -> Result<Stats, MailError> {
         let owner = Self::scope(principal, user);
-        let now = Utc::now();
+        let now = self.clock.now();
         let rows = repo::since(&self.db, owner, now - Duration::days(7)).await?;
         let count =
             |status: EmailStatus| rows.iter().filter(|r| r.0 == status.as_str()).count() as u64;
@@ -457,7 +465,7 @@ impl MailService {
 
     pub async fn create_template(&self, input: TemplateInput) -> Result<Template, MailError> {
         let input = input.validate().map_err(MailError::Validation)?;
-        let id = templates::insert(&self.db, &input)
+        let id = templates::insert(&self.db, &input, self.clock.now())
             .await
             .map_err(name_taken)?;
         self.template(id).await
@@ -469,7 +477,7 @@ impl MailService {
         input: TemplateInput,
     ) -> Result<Template, MailError> {
         let input = input.validate().map_err(MailError::Validation)?;
-        if !templates::update(&self.db, id, &input)
+        if !templates::update(&self.db, id, &input, self.clock.now())
             .await
             .map_err(name_taken)?
         {
@@ -532,7 +540,7 @@ impl MailService {
         input: ContactInput,
     ) -> Result<Contact, MailError> {
         let input = input.validate().map_err(MailError::Validation)?;
-        let id = contacts::insert(&self.db, principal.user_id, &input)
+        let id = contacts::insert(&self.db, principal.user_id, &input, self.clock.now())
             .await
             .map_err(email_taken)?;
         self.own_contact(principal, id).await
@@ -546,7 +554,7 @@ impl MailService {
     ) -> Result<Contact, MailError> {
         self.own_contact(principal, id).await?;
         let input = input.validate().map_err(MailError::Validation)?;
-        contacts::update(&self.db, id, &input)
+        contacts::update(&self.db, id, &input, self.clock.now())
             .await
             .map_err(email_taken)?;
         self.own_contact(principal, id).await

@@ -143,9 +143,8 @@ fn select() -> sea_query::SelectStatement {
         .to_owned()
 }
 
-pub async fn insert(db: &Db, input: &TemplateInput) -> Result<Uuid, DbError> {
+pub async fn insert(db: &Db, input: &TemplateInput, now: DateTime<Utc>) -> Result<Uuid, DbError> {
     let id = Uuid::now_v7();
-    let now = Utc::now();
     db.execute(
         Query::insert()
             .into_table(T::Table)
@@ -172,7 +171,12 @@ pub async fn insert(db: &Db, input: &TemplateInput) -> Result<Uuid, DbError> {
     Ok(id)
 }
 
-pub async fn update(db: &Db, id: Uuid, input: &TemplateInput) -> Result<bool, DbError> {
+pub async fn update(
+    db: &Db,
+    id: Uuid,
+    input: &TemplateInput,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
     let changed = db
         .execute(
             Query::update()
@@ -181,7 +185,7 @@ pub async fn update(db: &Db, id: Uuid, input: &TemplateInput) -> Result<bool, Db
                 .value(T::Subject, input.subject.clone())
                 .value(T::Html, input.html.clone())
                 .value(T::Text, input.text.clone())
-                .value(T::UpdatedAt, Utc::now())
+                .value(T::UpdatedAt, now)
                 .and_where(Expr::col(T::Id).eq(id)),
         )
         .await?;

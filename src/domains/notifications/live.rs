@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use prometheus::IntGauge;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -15,6 +14,7 @@ use uuid::Uuid;
 
 use super::model::Notification;
 use super::repo;
+use crate::platform::clock::Clock;
 use crate::platform::db::Db;
 
 /// How far back each poll looks: longer than any transaction takes between stamping a row's
@@ -67,6 +67,7 @@ impl LiveFeed {
     pub async fn poll(
         self: std::sync::Arc<Self>,
         db: Db,
+        clock: Clock,
         every: Duration,
         stop: CancellationToken,
     ) {
@@ -79,7 +80,7 @@ impl LiveFeed {
             if self.sender.receiver_count() == 0 {
                 continue;
             }
-            let since = Utc::now() - chrono::Duration::from_std(LOOKBACK).unwrap_or_default();
+            let since = clock.now() - chrono::Duration::from_std(LOOKBACK).unwrap_or_default();
             match repo::created_since(&db, since).await {
                 Ok(recent) => recent.into_iter().for_each(|n| self.announce(n)),
                 Err(e) => tracing::debug!(error = %e, "could not look for new notifications"),

@@ -78,10 +78,11 @@ mod mounting {
             live.clone(),
             settings.max_attempts,
             registry,
+            platform.clock.clone(),
         )?);
         let poll_every = Duration::from_millis(settings.stream_poll_ms);
         let release_every = Duration::from_secs(settings.release_check_secs);
-        let (db, releaser) = (platform.db.clone(), svc.clone());
+        let (db, clock, releaser) = (platform.db.clone(), platform.clock.clone(), svc.clone());
         Ok(MountedNotifications {
             notifier: svc.clone(),
             consumers: vec![
@@ -95,7 +96,7 @@ mod mounting {
                 }),
             ],
             tasks: vec![
-                Box::new(move |stop| Box::pin(live.poll(db, poll_every, stop))),
+                Box::new(move |stop| Box::pin(live.poll(db, clock, poll_every, stop))),
                 Box::new(move |stop| {
                     Box::pin(super::jobs::release_held(releaser, release_every, stop))
                 }),

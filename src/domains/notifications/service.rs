@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use prometheus::{IntCounterVec, Opts, Registry};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,6 +20,7 @@ use super::model::{
 use super::repo::{self, NewDelivery, NewNotification, TemplateRow};
 use super::templates;
 use crate::domains::auth::contract::{Permission, Principal, UserContact, UserDirectory};
+use crate::platform::clock::Clock;
 use crate::platform::db::{Db, DbError};
 use crate::platform::http::FieldError;
 use crate::platform::queue::{publish, HandlerError, Outgoing};
@@ -68,10 +68,7 @@ pub struct NotificationService {
     max_attempts: u32,
     created: IntCounterVec,
     delivered: IntCounterVec,
-}
-
-fn now() -> DateTime<Utc> {
-    Utc::now()
+    clock: Clock,
 }
 
 impl NotificationService {
@@ -82,6 +79,7 @@ impl NotificationService {
         live: Arc<LiveFeed>,
         max_attempts: u32,
         registry: &Registry,
+        clock: Clock,
     ) -> anyhow::Result<Self> {
         let created = IntCounterVec::new(
             Opts::new("notifications_created_total", "Notifications recorded"),
@@ -104,6 +102,7 @@ impl NotificationService {
             max_attempts,
             created,
             delivered,
+            clock,
         })
     }
 
@@ -162,7 +161,7 @@ impl NotificationService {
             .map_err(unavailable)?
             .unwrap_or_else(|| (notice.event_type.clone(), notice.data.to_string()));
 
-        let t = now();
+        let t = self.clock.now();
         // Channels the event may use at all; of those, the ones the user wants.
         let used =
             |channel: &Channel| notice.channels.is_empty() || notice.channels.contains(channel);
@@ -347,7 +346,7 @@ impl NotificationService {
                     Some(&e),
                     None,
                     true,
-                    now(),
+                    self.clock.now(),
                 )
                 .await
                 .map_err(retry)?;
@@ -389,7 +388,7 @@ impl NotificationService {
             Some(detail),
             external_id,
             attempted,
-            now(),
+            self.clock.now(),
         )
         .await?;
         if moved {
@@ -403,9 +402,9 @@ impl NotificationService {
     /// Puts deliveries whose quiet hours ended back in line; returns how many.
     pub async fn release_held(&self) -> Result<usize, DbError> {
         let mut released = 0;
-        for id in repo::due_held(&self.db, now(), 200).await? {
+        for id in repo::due_held(&self.db, self.clock.now(), 200).await? {
             let mut tx = self.db.begin().await?;
-            if repo::release(&mut tx, id, now()).await? {
+            if repo::release(&mut tx, id, self.clock.now()).await? {
                 publish(&mut tx, deliver_job(id)).await?;
                 released += 1;
             }
@@ -456,18 +455,18 @@ impl NotificationService {
         principal: &Principal,
         id: Uuid,
     ) -> Result<(), NotificationError> {
-        if !repo::mark_read(&self.db, principal.user_id, id, now()).await? {
+        if !repo::mark_read(&self.db, principal.user_id, id, self.clock.now()).await? {
             return Err(NotificationError::NotFound("no such notification"));
         }
         Ok(())
     }
 
     pub async fn mark_all_read(&self, principal: &Principal) -> Result<u64, NotificationError> {
-        Ok(repo::mark_all_read(&self.db, principal.user_id, now()).await?)
+        Ok(repo::mark_all_read(&self.db, principal.user_id, self.clock.now()).await?)
     }
 
     pub async fn remove(&self, principal: &Principal, id: Uuid) -> Result<(), NotificationError> {
-        if !repo::remove(&self.db, principal.user_id, id, now()).await? {
+        if !repo::remove(&self.db, principal.user_id, id, self.clock.now()).await? {
             return Err(NotificationError::NotFound("no such notification"));
         }
         Ok(())
@@ -539,7 +538,7 @@ impl NotificationService {
             }
         }
         if let Some(quiet) = update.quiet_hours {
-            repo::set_quiet_hours(&mut tx, user, quiet, now()).await?;
+            repo::set_quiet_hours(&mut tx, user, quiet, self.clock.now()).await?;
         }
         tx.commit().await?;
         self.preferences(principal).await
@@ -565,7 +564,7 @@ impl NotificationService {
             channel: channel.to_string(),
             title: title.trim().to_string(),
             body: body.trim().to_string(),
-            updated_at: now(),
+            updated_at: self.clock.now(),
         };
         repo::upsert_template(&self.db, &row).await?;
         Ok(row)

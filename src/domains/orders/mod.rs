@@ -35,7 +35,7 @@ mod mounting {
     /// Expires unpaid orders every `every`.
     async fn expire_unpaid(svc: Arc<OrdersService>, every: Duration, stop: CancellationToken) {
         loop {
-            match svc.expire_due(chrono::Utc::now()).await {
+            match svc.expire_due(svc.now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(orders = n, "expired unpaid orders"),
                 Err(e) => tracing::warn!(error = %e, "could not expire unpaid orders"),
@@ -64,7 +64,12 @@ mod mounting {
         })?;
         let settings = platform.settings.orders.clone();
         let every = Duration::from_secs(settings.expiry_check_secs);
-        let svc = Arc::new(OrdersService::new(platform.db.clone(), inventory, settings));
+        let svc = Arc::new(OrdersService::new(
+            platform.db.clone(),
+            inventory,
+            settings,
+            platform.clock.clone(),
+        ));
         let expiry = svc.clone();
         Ok(MountedOrders {
             api: http::routes().with_state(OrdersState { svc, authenticator }),

@@ -12,6 +12,7 @@ use super::model::{Actor, Address, AddressInput, Order, OrderItem, PlaceOrder, S
 use super::repo::{self, AddressFilter, NewOrder, OrderRow, Scope};
 use crate::domains::auth::contract::{Permission, Principal};
 use crate::domains::catalog::contract::{Inventory, ReserveError};
+use crate::platform::clock::Clock;
 use crate::platform::config::OrdersSettings;
 use crate::platform::db::{Db, DbError};
 use crate::platform::http::FieldError;
@@ -79,15 +80,27 @@ pub struct OrdersService {
     db: Db,
     inventory: Arc<dyn Inventory>,
     settings: OrdersSettings,
+    clock: Clock,
 }
 
 impl OrdersService {
-    pub fn new(db: Db, inventory: Arc<dyn Inventory>, settings: OrdersSettings) -> Self {
+    pub fn new(
+        db: Db,
+        inventory: Arc<dyn Inventory>,
+        settings: OrdersSettings,
+        clock: Clock,
+    ) -> Self {
         Self {
             db,
             inventory,
             settings,
+            clock,
         }
+    }
+
+    /// Now, by the platform clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     // ---- addresses
@@ -109,7 +122,7 @@ impl OrdersService {
     ) -> Result<Address, OrderError> {
         let input = input.validate().map_err(OrderError::Validation)?;
         let id = Uuid::now_v7();
-        repo::insert_address(&self.db, id, principal.user_id, &input, Utc::now()).await?;
+        repo::insert_address(&self.db, id, principal.user_id, &input, self.clock.now()).await?;
         self.own_address(principal, id).await
     }
 
@@ -125,7 +138,7 @@ impl OrdersService {
     ) -> Result<Address, OrderError> {
         self.own_address(principal, id).await?;
         let input = input.validate().map_err(OrderError::Validation)?;
-        repo::update_address(&self.db, id, &input, Utc::now()).await?;
+        repo::update_address(&self.db, id, &input, self.clock.now()).await?;
         self.own_address(principal, id).await
     }
 
@@ -197,7 +210,7 @@ impl OrdersService {
             .iter()
             .map(|l| (l.product_id, l.quantity))
             .collect();
-        let now = Utc::now();
+        let now = self.clock.now();
         let mut tx = self.db.begin().await?;
         let reserved = self.inventory.reserve(&mut tx, &lines).await?;
         let store_id = reserved[0].store_id;
@@ -345,7 +358,7 @@ impl OrdersService {
         actor_id: Option<Uuid>,
         reason: Option<&str>,
     ) -> Result<Order, OrderError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let mut tx = self.db.begin().await?;
         let row = repo::order_tx(&mut tx, id)
             .await?
@@ -451,7 +464,8 @@ impl OrdersService {
         }
         let mut tx = self.db.begin().await?;
         let first =
-            repo::first_payment_event(&mut tx, &event.event_id, event.order_id, Utc::now()).await?;
+            repo::first_payment_event(&mut tx, &event.event_id, event.order_id, self.clock.now())
+                .await?;
         tx.commit().await?;
         if !first {
             return Ok(false);

@@ -2,10 +2,13 @@
 //! trial call through (half-open) whose outcome closes or reopens it.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::platform::clock::Clock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -28,7 +31,7 @@ impl BreakerState {
 
 struct Inner {
     consecutive_failures: u32,
-    opened_at: Option<Instant>,
+    opened_at: Option<DateTime<Utc>>,
     trial_running: bool,
 }
 
@@ -36,13 +39,15 @@ pub struct CircuitBreaker {
     failures: u32,
     open_for: Duration,
     inner: Mutex<Inner>,
+    clock: Clock,
 }
 
 impl CircuitBreaker {
-    pub fn new(failures: u32, open_for: Duration) -> Self {
+    pub fn new(failures: u32, open_for: Duration, clock: Clock) -> Self {
         Self {
             failures,
             open_for,
+            clock,
             inner: Mutex::new(Inner {
                 consecutive_failures: 0,
                 opened_at: None,
@@ -55,7 +60,7 @@ impl CircuitBreaker {
         let inner = self.inner.lock().expect("breaker lock");
         match inner.opened_at {
             None => BreakerState::Closed,
-            Some(at) if at.elapsed() < self.open_for => BreakerState::Open,
+            Some(at) if !self.open_for_elapsed_since(at) => BreakerState::Open,
             Some(_) => BreakerState::HalfOpen,
         }
     }
@@ -65,13 +70,19 @@ impl CircuitBreaker {
         let mut inner = self.inner.lock().expect("breaker lock");
         match inner.opened_at {
             None => true,
-            Some(at) if at.elapsed() < self.open_for => false,
+            Some(at) if !self.open_for_elapsed_since(at) => false,
             Some(_) if inner.trial_running => false,
             Some(_) => {
                 inner.trial_running = true;
                 true
             }
         }
+    }
+
+    fn open_for_elapsed_since(&self, opened_at: DateTime<Utc>) -> bool {
+        (self.clock.now() - opened_at)
+            .to_std()
+            .is_ok_and(|open| open >= self.open_for)
     }
 
     pub fn record_success(&self) {
@@ -89,7 +100,7 @@ impl CircuitBreaker {
         inner.trial_running = false;
         if inner.opened_at.is_some() || inner.consecutive_failures >= self.failures {
             // A failed trial, or the threshold reached: (re)open.
-            inner.opened_at = Some(Instant::now());
+            inner.opened_at = Some(self.clock.now());
         }
     }
 }
@@ -100,7 +111,8 @@ mod tests {
 
     #[test]
     fn opens_after_n_failures_then_a_trial_decides() {
-        let breaker = CircuitBreaker::new(3, Duration::from_millis(50));
+        let clock = Clock::system();
+        let breaker = CircuitBreaker::new(3, Duration::from_secs(30), clock.clone());
         for _ in 0..2 {
             assert!(breaker.allow());
             breaker.record_failure();
@@ -110,7 +122,7 @@ mod tests {
         assert_eq!(breaker.state(), BreakerState::Open);
         assert!(!breaker.allow());
 
-        std::thread::sleep(Duration::from_millis(60));
+        clock.advance(Duration::from_secs(31));
         assert_eq!(breaker.state(), BreakerState::HalfOpen);
         assert!(breaker.allow(), "one trial");
         assert!(!breaker.allow(), "only one trial at a time");
@@ -121,7 +133,7 @@ mod tests {
             "a failed trial reopens"
         );
 
-        std::thread::sleep(Duration::from_millis(60));
+        clock.advance(Duration::from_secs(31));
         assert!(breaker.allow());
         breaker.record_success();
         assert_eq!(breaker.state(), BreakerState::Closed);

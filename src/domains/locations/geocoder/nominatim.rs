@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::{BreakerState, CircuitBreaker, GeocodeError, Geocoded, Geocoder, Offline};
 use crate::domains::locations::contract::Address;
+use crate::platform::clock::Clock;
 use crate::platform::config::NominatimSettings;
 use crate::platform::db::{Db, DbError};
 
@@ -94,7 +95,12 @@ struct NominatimAddress {
 }
 
 impl Nominatim {
-    pub fn new(settings: &NominatimSettings, db: Db, registry: &Registry) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &NominatimSettings,
+        db: Db,
+        registry: &Registry,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .user_agent(settings.user_agent.clone())
             .timeout(Duration::from_secs(settings.timeout_secs))
@@ -109,6 +115,7 @@ impl Nominatim {
             breaker: CircuitBreaker::new(
                 settings.breaker_failures,
                 Duration::from_secs(settings.breaker_open_secs),
+                clock,
             ),
             fallback: Offline,
             metrics: Metrics::new(registry)?,
