@@ -329,6 +329,35 @@ pub async fn metric_eventually(app: &TestApp, needle: &str) -> String {
     .await
 }
 
+/// Sends until the first 429 (at most `max` requests) and checks that a token bucket of
+/// `burst` refilled at `per_second` let through what it should: at least the burst, and no
+/// more than the refills the elapsed time allows (a busy machine only adds refills). Returns
+/// the 429.
+pub async fn limited_after_the_burst<F, Fut>(
+    burst: u32,
+    per_second: u32,
+    max: u32,
+    mut send: F,
+) -> reqwest::Response
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = reqwest::Response>,
+{
+    let started = Instant::now();
+    for passed in 0..max {
+        let response = send().await;
+        if response.status() == 429 {
+            let refills = (started.elapsed().as_secs_f64() * per_second as f64).ceil() as u32;
+            assert!(
+                passed >= burst && passed <= burst + refills,
+                "{passed} passed before the 429: burst {burst}, at most {refills} refills"
+            );
+            return response;
+        }
+    }
+    panic!("no 429 in {max} requests");
+}
+
 /// Asserts a problem+json response and returns its body.
 pub async fn assert_problem(response: reqwest::Response, status: u16) -> serde_json::Value {
     assert_eq!(response.status().as_u16(), status, "status");

@@ -14,7 +14,7 @@ use crate::helpers::{
 use crate::users::admin;
 
 const SERVER: &str = r#"
-import os, sys, time, uuid
+import os, sys, threading, uuid
 from aiosmtpd.controller import Controller
 
 class Handler:
@@ -45,8 +45,7 @@ class Handler:
 host, port, maildir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 os.makedirs(maildir, exist_ok=True)
 Controller(Handler(maildir), hostname=host, port=port).start()
-while True:
-    time.sleep(3600)
+threading.Event().wait()
 "#;
 
 pub struct SmtpServer {

@@ -12,7 +12,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::helpers::{
-    eventually, poll_until, queue_idle, spawn_app_on, spawn_app_with, TestApp, TestDb, PATIENCE,
+    eventually, metric_eventually, poll_until, queue_idle, spawn_app_on, spawn_app_with, TestApp,
+    TestDb, PATIENCE,
 };
 
 pub const TOPIC: &str = "test.happened";
@@ -249,10 +250,11 @@ async fn exhausted_messages_are_dead_lettered_and_can_be_replayed() {
             .then_some(())
     })
     .await;
-    assert!(app
-        .metrics()
-        .await
-        .contains(r#"queue_messages_processed_total{consumer="broken",outcome="dead"} 1"#));
+    metric_eventually(
+        &app,
+        r#"queue_messages_processed_total{consumer="broken",outcome="dead"} 1"#,
+    )
+    .await;
 
     // Fixed: replay, and it goes through.
     fixed.store(true, Ordering::SeqCst);
