@@ -28,4 +28,27 @@ pub fn init(settings: &LogSettings) {
     } else {
         builder.try_init()
     };
+    log_panics();
+}
+
+/// Panics go to the log like every other error: as an event inside the current span, so a
+/// panic while serving a request carries its request id, route and method.
+fn log_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+            let message = panic_message(info.payload());
+            tracing::error!(panic = %message, %location, "panicked");
+        }));
+    });
+}
+
+/// The text of a panic payload (`panic!("...")` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }

@@ -45,12 +45,18 @@ async fn boom() -> Result<(), ApiError> {
     ))
 }
 
+async fn panics() -> &'static str {
+    let secret: Option<&str> = None;
+    secret.expect("postgres://secret@db is not set")
+}
+
 async fn app() -> TestApp {
     let routes = Router::new()
         .route("/echo/paint", post(paint))
         .route("/echo/items/{id}", get(item))
         .route("/echo/list", get(list))
-        .route("/echo/boom", get(boom));
+        .route("/echo/boom", get(boom))
+        .route("/echo/panic", get(panics));
     spawn_app_with(|s| s.server.body_limit_bytes = 1024, |b| b.routes(routes)).await
 }
 
@@ -175,4 +181,21 @@ async fn internal_errors_hide_their_cause() {
     let response = app.get("/echo/boom").await;
     let body = assert_problem(response, 500).await;
     assert!(!body.to_string().contains("secret"), "{body}");
+}
+
+#[tokio::test]
+async fn a_panic_is_a_500_problem_and_the_connection_lives_on() {
+    let app = app().await;
+    let response = app
+        .client
+        .get(app.url("/echo/panic"))
+        .header("x-request-id", "panic-check")
+        .send()
+        .await
+        .expect("an answer, not a dropped connection");
+    let body = assert_problem(response, 500).await;
+    assert_eq!(body["request_id"], "panic-check");
+    assert!(!body.to_string().contains("secret"), "{body}");
+    // The same client (and its pooled connection) goes on being served.
+    assert_eq!(app.get("/health").await.status(), 200);
 }

@@ -3,6 +3,7 @@
 mod auth;
 mod catalog;
 mod cli;
+mod contract;
 mod database;
 mod errors;
 mod files;

@@ -68,6 +68,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidToken => ApiError::bad_request(message),
             AuthError::NotFound => ApiError::not_found("No such account or session"),
             AuthError::Forbidden(why) => ApiError::forbidden(why),
+            AuthError::Conflict(why) => ApiError::conflict(why),
             AuthError::Db(e) => e.into(),
             AuthError::Internal(e) => ApiError::internal(e),
         }
@@ -459,10 +460,10 @@ async fn update_user(
     responses((status = 200, body = User), (status = 403, body = crate::platform::http::Problem), (status = 404, body = crate::platform::http::Problem)))]
 async fn deactivate(
     State(state): State<AuthState>,
-    _: RequirePermission<ManageUsers>,
+    admin: RequirePermission<ManageUsers>,
     Path(id): Path<Uuid>,
 ) -> Result<Json<User>, ApiError> {
-    Ok(Json(state.svc.set_active(id, false).await?))
+    Ok(Json(state.svc.set_active(&admin.0, id, false).await?))
 }
 
 /// Activate an account again (administrators).
@@ -471,10 +472,10 @@ async fn deactivate(
     responses((status = 200, body = User), (status = 403, body = crate::platform::http::Problem), (status = 404, body = crate::platform::http::Problem)))]
 async fn activate(
     State(state): State<AuthState>,
-    _: RequirePermission<ManageUsers>,
+    admin: RequirePermission<ManageUsers>,
     Path(id): Path<Uuid>,
 ) -> Result<Json<User>, ApiError> {
-    Ok(Json(state.svc.set_active(id, true).await?))
+    Ok(Json(state.svc.set_active(&admin.0, id, true).await?))
 }
 
 /// Lift a lockout and reset the failure count (administrators).

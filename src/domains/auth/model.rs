@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::contract::Role;
 use crate::platform::http::FieldError;
+use crate::platform::text;
 
 pub const MIN_PASSWORD_LEN: usize = 10;
 const MAX_PASSWORD_LEN: usize = 256;
@@ -55,12 +56,9 @@ impl Email {
 }
 
 pub fn parse_name(raw: &str) -> Result<String, FieldError> {
-    let name = raw.trim();
-    match name.chars().count() {
-        0 => Err(field("name", "is required")),
-        n if n > 100 => Err(field("name", "must be at most 100 characters")),
-        _ => Ok(name.to_string()),
-    }
+    let mut errors = Vec::new();
+    let name = text::single_line(&mut errors, "name", raw, 100);
+    errors.pop().map_or(Ok(name), Err)
 }
 
 /// Digits with an optional leading `+`; spaces, dashes, dots and brackets are dropped.
@@ -150,6 +148,9 @@ pub enum AuthError {
     NotFound,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A change the current state does not allow (the last administrator's demotion).
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error(transparent)]
     Db(#[from] crate::platform::db::DbError),
     #[error("{0}")]

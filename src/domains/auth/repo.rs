@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_query::{Alias, Cond, Expr, Func, Iden, LockType, Order, Query};
 use uuid::Uuid;
 
+use super::contract::Role;
 use crate::platform::db::{contains, Db, DbError, Tx};
 
 #[derive(Iden)]
@@ -173,6 +174,22 @@ pub async fn lock_user(tx: &mut Tx, id: Uuid) -> Result<Option<UserRow>, DbError
             .lock(LockType::Update),
     )
     .await
+}
+
+/// The active administrators, their rows held until the transaction ends, so two changes
+/// that each remove one cannot both see the other still there.
+pub async fn lock_active_admins(tx: &mut Tx) -> Result<Vec<Uuid>, DbError> {
+    let rows: Vec<(Uuid,)> = tx
+        .fetch_all(
+            Query::select()
+                .column(U::Id)
+                .from(U::Table)
+                .and_where(Expr::col(U::Role).eq(Role::Admin.as_str()))
+                .and_where(Expr::col(U::IsActive).eq(true))
+                .lock(LockType::Update),
+        )
+        .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 pub async fn user_by_id_tx(tx: &mut Tx, id: Uuid) -> Result<Option<UserRow>, DbError> {

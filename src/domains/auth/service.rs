@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use moka::future::Cache;
 use prometheus::{IntCounterVec, Opts, Registry};
 use rand::RngCore;
+use ring::{aead, hkdf};
 use sea_query::SimpleExpr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -147,29 +148,45 @@ fn token_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Encrypts the successor of a refresh token with the token itself: readable only by whoever
-/// holds the used token, which is who the grace window serves.
-fn seal_successor(used: &str, successor: &str) -> String {
-    let key = Sha256::digest(format!("agora refresh successor {used}").as_bytes());
-    let bytes: Vec<u8> = successor
-        .bytes()
-        .zip(key.iter().cycle())
-        .map(|(b, k)| b ^ k)
-        .collect();
-    URL_SAFE_NO_PAD.encode(bytes)
+/// The key that seals a refresh token's successor, derived (HKDF-SHA256) from the used
+/// token: only whoever holds that token, which is who the grace window serves, can open it.
+fn successor_key(used: &str) -> aead::LessSafeKey {
+    let prk =
+        hkdf::Salt::new(hkdf::HKDF_SHA256, b"agora refresh successor").extract(used.as_bytes());
+    let okm = prk
+        .expand(&[], &aead::CHACHA20_POLY1305)
+        .expect("one key's length of output");
+    aead::LessSafeKey::new(aead::UnboundKey::from(okm))
 }
 
+/// `base64url(nonce || ChaCha20-Poly1305(successor))`.
+fn seal_successor(used: &str, successor: &str) -> String {
+    let mut nonce = [0u8; aead::NONCE_LEN];
+    rand::rng().fill_bytes(&mut nonce);
+    let mut sealed = successor.as_bytes().to_vec();
+    successor_key(used)
+        .seal_in_place_append_tag(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::empty(),
+            &mut sealed,
+        )
+        .expect("a short message seals");
+    URL_SAFE_NO_PAD.encode([nonce.as_slice(), &sealed].concat())
+}
+
+/// The successor, or None for another token's seal or one that was tampered with.
 fn open_successor(used: &str, sealed: &str) -> Option<String> {
-    let key = Sha256::digest(format!("agora refresh successor {used}").as_bytes());
     let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
-    String::from_utf8(
-        bytes
-            .iter()
-            .zip(key.iter().cycle())
-            .map(|(b, k)| b ^ k)
-            .collect(),
-    )
-    .ok()
+    if bytes.len() < aead::NONCE_LEN {
+        return None;
+    }
+    let (nonce, sealed) = bytes.split_at(aead::NONCE_LEN);
+    let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut in_out = sealed.to_vec();
+    let opened = successor_key(used)
+        .open_in_place(nonce, aead::Aad::empty(), &mut in_out)
+        .ok()?;
+    String::from_utf8(opened.to_vec()).ok()
 }
 
 fn to_user(row: &UserRow, now: DateTime<Utc>) -> User {
@@ -802,6 +819,9 @@ impl AuthService {
             return Err(AuthError::Validation(errors));
         }
         let mut tx = self.db.begin().await?;
+        if patch.role.is_some_and(|r| r != Role::Admin) {
+            keep_an_administrator(&mut tx, principal, id).await?;
+        }
         if !repo::update_user(&mut tx, id, values, self.clock.now())
             .await
             .map_err(taken)?
@@ -819,8 +839,16 @@ impl AuthService {
     }
 
     /// Deactivation also ends every session; activation lets the user log in again.
-    pub async fn set_active(&self, id: Uuid, active: bool) -> Result<User, AuthError> {
+    pub async fn set_active(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        active: bool,
+    ) -> Result<User, AuthError> {
         let mut tx = self.db.begin().await?;
+        if !active {
+            keep_an_administrator(&mut tx, principal, id).await?;
+        }
         if !repo::update_user(
             &mut tx,
             id,
@@ -978,6 +1006,30 @@ impl AuthService {
     }
 }
 
+/// Refuses to take `id` out of the active administrators when it is the caller (ask another
+/// administrator) or the last one, which would leave nobody to administer.
+async fn keep_an_administrator(
+    tx: &mut Tx,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<(), AuthError> {
+    let admins = repo::lock_active_admins(tx).await?;
+    if !admins.contains(&id) {
+        return Ok(());
+    }
+    if id == principal.user_id {
+        return Err(AuthError::Conflict(
+            "administrators cannot demote or deactivate themselves; another administrator can",
+        ));
+    }
+    if admins.len() <= 1 {
+        return Err(AuthError::Conflict(
+            "the last active administrator cannot be demoted or deactivated",
+        ));
+    }
+    Ok(())
+}
+
 /// `base` seconds for a first lock, doubling with each earlier lock, at most `max`.
 fn lock_period(base: u64, max: u64, earlier_locks: i32) -> u64 {
     let doubling = 1u64 << earlier_locks.clamp(0, 30);
@@ -1053,10 +1105,15 @@ mod tests {
             open_successor(&used, &sealed).as_deref(),
             Some(successor.as_str())
         );
-        assert_ne!(
-            open_successor(&random_token(), &sealed).as_deref(),
-            Some(successor.as_str())
-        );
+        assert_eq!(open_successor(&random_token(), &sealed), None);
+        // Authenticated: a flipped bit opens to nothing, not to another token.
+        let mut bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert_eq!(open_successor(&used, &URL_SAFE_NO_PAD.encode(bytes)), None);
+        assert_eq!(open_successor(&used, "short"), None);
+        // A fresh nonce each time: the same successor seals differently.
+        assert_ne!(seal_successor(&used, &successor), sealed);
     }
 
     #[test]

@@ -277,17 +277,27 @@ async fn read_product_form(
             e.body_text(),
         ),
     };
+    let refuse = |part: &str, message: String| {
+        ApiError::validation(vec![FieldError {
+            field: part.into(),
+            message,
+        }])
+    };
+    let twice = |part: &str| refuse(part, format!("send one `{part}` part; this body has more"));
     let (mut input, mut image) = (None, None);
     while let Some(field) = form.next_field().await.map_err(malformed)? {
         match field.name() {
+            Some("product") if input.is_some() => return Err(twice("product")),
+            Some("image") if image.is_some() => return Err(twice("image")),
             Some("product") => {
                 let text = field.text().await.map_err(malformed)?;
-                let parsed: ProductInput = serde_json::from_str(&text).map_err(|e| {
-                    ApiError::validation(vec![FieldError {
-                        field: "product".into(),
-                        message: e.to_string(),
-                    }])
-                })?;
+                let value: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| refuse("product", e.to_string()))?;
+                if !value.is_object() {
+                    return Err(refuse("product", "expected a JSON object".into()));
+                }
+                let parsed: ProductInput = serde_path_to_error::deserialize(value)
+                    .map_err(|e| refuse("product", e.to_string()))?;
                 input = Some(parsed);
             }
             Some("image") => {

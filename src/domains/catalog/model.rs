@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::platform::http::FieldError;
+use crate::platform::money;
 
 fn field(name: &str, message: impl Into<String>) -> FieldError {
     FieldError {
@@ -14,15 +15,7 @@ fn field(name: &str, message: impl Into<String>) -> FieldError {
     }
 }
 
-fn text(errors: &mut Vec<FieldError>, name: &str, value: &str, max: usize) -> String {
-    let value = value.trim().to_string();
-    match value.chars().count() {
-        0 => errors.push(field(name, "is required")),
-        n if n > max => errors.push(field(name, format!("must be at most {max} characters"))),
-        _ => {}
-    }
-    value
-}
+use crate::platform::text::single_line as text;
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Store {
@@ -205,12 +198,21 @@ impl ProductInput {
             .brand
             .map(|b| b.trim().to_string())
             .filter(|b| !b.is_empty());
-        if self.price < 0 {
-            errors.push(field("price", "must not be negative (integer minor units)"));
+        if !(0..=money::MAX_MINOR_UNITS).contains(&self.price) {
+            errors.push(field(
+                "price",
+                format!(
+                    "must be between 0 and {} (integer minor units)",
+                    money::MAX_MINOR_UNITS
+                ),
+            ));
         }
         self.currency = self.currency.trim().to_ascii_uppercase();
-        if !(self.currency.len() == 3 && self.currency.chars().all(|c| c.is_ascii_uppercase())) {
-            errors.push(field("currency", "must be a 3-letter ISO 4217 code"));
+        if !money::is_currency(&self.currency) {
+            errors.push(field(
+                "currency",
+                "must be an ISO 4217 currency code, such as EUR",
+            ));
         }
         if self.stock < 0 {
             errors.push(field("stock", "must not be negative"));

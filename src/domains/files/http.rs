@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::contract::FileInfo;
 use super::service::{FilesService, UploadError};
 use crate::domains::auth::contract::{Authenticated, Authenticator};
-use crate::platform::http::{ApiError, Json, Path, Problem};
+use crate::platform::http::{ApiError, FieldError, Json, Path, Problem};
 
 const TAG: &str = "files";
 /// Room for the multipart framing around the file itself.
@@ -97,6 +97,8 @@ async fn upload(
     let mut multipart = multipart
         .map_err(|e| ApiError::new(e.status(), "bad-request", "Bad request", e.body_text()))?;
     let too_large = |max: usize| ApiError::from(UploadError::TooLarge { max });
+    // Every part is read, so a second `file` is refused rather than silently dropped.
+    let mut upload = None;
     while let Some(field) = multipart.next_field().await.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => too_large(state.svc.max_bytes()),
         status => ApiError::new(
@@ -109,6 +111,12 @@ async fn upload(
         if field.name() != Some("file") {
             continue;
         }
+        if upload.is_some() {
+            return Err(ApiError::validation(vec![FieldError {
+                field: "file".into(),
+                message: "send one `file` part; this body has more".into(),
+            }]));
+        }
         let filename = field.file_name().map(str::to_string);
         let declared = field.content_type().map(str::to_string);
         let bytes = field.bytes().await.map_err(|e| match e.status() {
@@ -120,20 +128,23 @@ async fn upload(
                 e.body_text(),
             ),
         })?;
-        let info = state
-            .svc
-            .upload(
-                principal.user_id,
-                filename.as_deref(),
-                declared.as_deref(),
-                bytes.to_vec(),
-            )
-            .await?;
-        return Ok((StatusCode::CREATED, Json(info)).into_response());
+        upload = Some((filename, declared, bytes));
     }
-    Err(ApiError::bad_request(
-        "The multipart body has no part named `file`",
-    ))
+    let Some((filename, declared, bytes)) = upload else {
+        return Err(ApiError::bad_request(
+            "The multipart body has no part named `file`",
+        ));
+    };
+    let info = state
+        .svc
+        .upload(
+            principal.user_id,
+            filename.as_deref(),
+            declared.as_deref(),
+            bytes.to_vec(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
 /// Delete a file (its owner or an administrator). A file in use (a product image) is kept: 409.

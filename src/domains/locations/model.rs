@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::contract::Address;
 use crate::platform::http::FieldError;
+use crate::platform::text;
 
 const MAX_TAGS: usize = 20;
 const EARTH_RADIUS_KM: f64 = 6371.0088;
@@ -73,12 +74,7 @@ impl LocationInput {
     /// Trims and checks every field; all problems at once.
     pub fn validate(mut self) -> Result<LocationInput, Vec<FieldError>> {
         let mut errors = Vec::new();
-        self.name = self.name.trim().to_string();
-        match self.name.chars().count() {
-            0 => errors.push(field("name", "is required")),
-            n if n > 200 => errors.push(field("name", "must be at most 200 characters")),
-            _ => {}
-        }
+        self.name = text::single_line(&mut errors, "name", &self.name, 200);
         errors.extend(check_coordinates(self.lat, self.lon));
         self.notes = self
             .notes

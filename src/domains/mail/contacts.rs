@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::model::address_of;
 use crate::platform::db::{contains, Db, DbError};
 use crate::platform::http::FieldError;
+use crate::platform::text;
 
 #[derive(Iden)]
 enum MailContacts {
@@ -58,13 +59,7 @@ pub struct ContactInput {
 impl ContactInput {
     pub fn validate(mut self) -> Result<ContactInput, Vec<FieldError>> {
         let mut errors = Vec::new();
-        self.name = self.name.trim().to_string();
-        if self.name.is_empty() || self.name.chars().count() > 200 {
-            errors.push(FieldError {
-                field: "name".into(),
-                message: "must be 1 to 200 characters".into(),
-            });
-        }
+        self.name = text::single_line(&mut errors, "name", &self.name, 200);
         match address_of(self.email.trim()) {
             Some(email) => self.email = email,
             None => errors.push(FieldError {

@@ -14,6 +14,7 @@ use super::service::{DeliverJob, NotificationService, DELIVER};
 use crate::domains::auth::contract::{UserRegistered, USER_REGISTERED};
 use crate::domains::catalog::contract::{Inventory, StockLow, STOCK_LOW};
 use crate::domains::orders::contract::{OrderPlaced, StatusChanged, ORDER_PLACED, STATUS_CHANGED};
+use crate::platform::money::format_amount;
 use crate::platform::queue::{Consumer, HandlerError, Message};
 
 /// Turns other domains' events into notifications. Events whose producer is not in this
@@ -22,38 +23,6 @@ pub struct EventNotifier {
     pub notifier: Arc<dyn Notifier>,
     /// Finds a store's owner; without the catalog, owners are not told.
     pub stores: Option<Arc<dyn Inventory>>,
-}
-
-/// Digits after the decimal point in `currency` (ISO 4217): most have 2.
-fn minor_digits(currency: &str) -> u32 {
-    const NONE: &[&str] = &[
-        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
-        "VUV", "XAF", "XOF", "XPF",
-    ];
-    const THREE: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
-    let code = currency.to_ascii_uppercase();
-    if NONE.contains(&code.as_str()) {
-        0
-    } else if THREE.contains(&code.as_str()) {
-        3
-    } else {
-        2
-    }
-}
-
-/// Minor units as a reader expects them: `12999`, `EUR` -> `129.99 EUR`; `1500`, `JPY` ->
-/// `1500 JPY`.
-fn amount(total: i64, currency: &str) -> String {
-    let sign = if total < 0 { "-" } else { "" };
-    let total = total.unsigned_abs();
-    match minor_digits(currency) {
-        0 => format!("{sign}{total} {currency}"),
-        digits => {
-            let unit = 10u64.pow(digits);
-            let width = digits as usize;
-            format!("{sign}{}.{:0width$} {currency}", total / unit, total % unit)
-        }
-    }
 }
 
 /// The first 8 hex digits, upper-cased: what a buyer reads out on the phone.
@@ -67,7 +36,7 @@ fn order_vars(order_id: Uuid, total: i64, currency: &str) -> serde_json::Value {
         "order_ref": order_ref(order_id),
         "total": total,
         "currency": currency,
-        "amount": amount(total, currency),
+        "amount": format_amount(total, currency),
     })
 }
 
@@ -217,20 +186,5 @@ pub async fn release_held(svc: Arc<NotificationService>, every: Duration, stop: 
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn amounts_have_their_currencys_decimals() {
-        assert_eq!(amount(12999, "EUR"), "129.99 EUR");
-        assert_eq!(amount(5, "USD"), "0.05 USD");
-        assert_eq!(amount(-150, "GBP"), "-1.50 GBP");
-        assert_eq!(amount(1500, "JPY"), "1500 JPY");
-        assert_eq!(amount(12345, "KWD"), "12.345 KWD");
-        assert_eq!(amount(7, "bhd"), "0.007 bhd");
     }
 }

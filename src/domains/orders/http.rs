@@ -255,7 +255,8 @@ pub struct WebhookAck {
 /// `X-Signature: sha256=<hex HMAC-SHA256 of the body>`. Replays are acknowledged, not applied.
 #[utoipa::path(post, path = "/payments/webhook", tag = TAG,
     request_body(content = String, content_type = "application/json", description = "The signed event, byte for byte"),
-    responses((status = 200, body = WebhookAck), (status = 401, description = "Bad signature", body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = WebhookAck), (status = 401, description = "Bad signature", body = Problem), (status = 409, body = Problem),
+        (status = 503, description = "No `orders.webhook_secret` is configured: the webhook is off", body = Problem)))]
 async fn payment_webhook(
     State(state): State<OrdersState>,
     headers: HeaderMap,

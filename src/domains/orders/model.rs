@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::platform::http::FieldError;
+use crate::platform::text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -141,14 +142,7 @@ impl AddressInput {
             ("city", &mut self.city, 100),
             ("postal_code", &mut self.postal_code, 20),
         ] {
-            *value = value.trim().to_string();
-            match value.chars().count() {
-                0 => errors.push(field(name, "is required")),
-                n if n > max => {
-                    errors.push(field(name, format!("must be at most {max} characters")))
-                }
-                _ => {}
-            }
+            *value = text::single_line(&mut errors, name, value, max);
         }
         self.country = self.country.trim().to_ascii_uppercase();
         if !(self.country.len() == 2 && self.country.chars().all(|c| c.is_ascii_uppercase())) {

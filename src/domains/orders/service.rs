@@ -231,7 +231,16 @@ impl OrdersService {
                 quantity: r.quantity,
             })
             .collect();
-        let total = items.iter().map(|i| i.unit_price * i.quantity).sum();
+        // Prices and quantities are bounded so this fits; checked all the same, since a
+        // wrong total is worse than a refused order.
+        let total = items
+            .iter()
+            .try_fold(0i64, |sum, i| {
+                i.unit_price
+                    .checked_mul(i.quantity)
+                    .and_then(|line| sum.checked_add(line))
+            })
+            .ok_or_else(|| invalid("items", "the order total is too large"))?;
         let id = Uuid::now_v7();
         let new = NewOrder {
             id,

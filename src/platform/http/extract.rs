@@ -1,19 +1,47 @@
 //! Extractors whose rejections are problem+json: use these instead of axum's.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::FromRequest;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::ApiError;
 
 /// JSON body. Malformed JSON is 400, a wrong content type 415, a body over the limit 413,
-/// and a body of the wrong shape (missing field, unknown enum value) 422 naming the field.
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// and a body of the wrong shape (not an object, missing field, unknown enum value) 422
+/// naming the field.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        // serde would take `["a@b.c", "pw"]` for `{email, password}`: every body is an object.
+        if !value.is_object() {
+            return Err(shape_error("expected a JSON object"));
+        }
+        serde_path_to_error::deserialize(value)
+            .map(Json)
+            .map_err(|e| shape_error(e.to_string()))
+    }
+}
+
+fn shape_error(detail: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        "Invalid request",
+        format!("Failed to deserialize the JSON body into the target type: {detail}"),
+    )
+}
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
@@ -79,7 +107,7 @@ impl From<QueryRejection> for ApiError {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page number, from 1.
-    #[param(minimum = 1, example = 1)]
+    #[param(minimum = 1, maximum = 92233720368547759_u64, example = 1)]
     pub page: Option<u64>,
     /// Items per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100, example = 20)]
@@ -89,16 +117,19 @@ pub struct PageParams {
 impl PageParams {
     pub const DEFAULT_LIMIT: u64 = 20;
     pub const MAX_LIMIT: u64 = 100;
+    /// The last page whose rows a database can skip to: `(page - 1) * limit` stays within a
+    /// signed 64-bit offset for every allowed limit.
+    pub const MAX_PAGE: u64 = i64::MAX as u64 / Self::MAX_LIMIT + 1;
 
     /// (page, limit), or a 422 naming the parameter out of range.
     pub fn resolve(&self) -> Result<(u64, u64), ApiError> {
         let page = self.page.unwrap_or(1);
         let limit = self.limit.unwrap_or(Self::DEFAULT_LIMIT);
         let mut errors = Vec::new();
-        if page == 0 {
+        if !(1..=Self::MAX_PAGE).contains(&page) {
             errors.push(super::FieldError {
                 field: "page".into(),
-                message: "must be at least 1".into(),
+                message: format!("must be between 1 and {}", Self::MAX_PAGE),
             });
         }
         if !(1..=Self::MAX_LIMIT).contains(&limit) {
@@ -173,4 +204,25 @@ pub fn mark_replayed(response: &mut Response) {
         "idempotent-replayed",
         axum::http::HeaderValue::from_static("true"),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_page_still_has_an_offset_a_database_takes() {
+        let last = PageParams {
+            page: Some(PageParams::MAX_PAGE),
+            limit: Some(PageParams::MAX_LIMIT),
+        };
+        let (page, limit) = last.resolve().unwrap();
+        assert!((page - 1) * limit <= i64::MAX as u64);
+        let past = PageParams {
+            page: Some(PageParams::MAX_PAGE + 1),
+            limit: Some(1),
+        };
+        assert!(past.resolve().is_err());
+        assert_eq!(PageParams::MAX_PAGE, 92_233_720_368_547_759);
+    }
 }

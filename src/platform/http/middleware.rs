@@ -108,6 +108,14 @@ pub async fn problem_json(req: Request, next: Next) -> Response {
     rendered
 }
 
+/// A handler that panicked: a 500 problem (the problem middleware adds the request id), the
+/// connection kept. The panic itself is logged by the hook `telemetry::init` installs.
+pub fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    use axum::response::IntoResponse;
+    let message = crate::platform::telemetry::panic_message(payload.as_ref());
+    ApiError::internal(format!("handler panicked: {message}")).into_response()
+}
+
 /// Answers routes that do not exist.
 pub async fn not_found(req: Request<Body>) -> ApiError {
     ApiError::not_found(format!(

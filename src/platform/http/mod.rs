@@ -16,6 +16,7 @@ use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::Response;
 use axum::Router;
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -79,6 +80,7 @@ pub fn apply_layers(
                 HeaderValue::from_static("no-referrer"),
             ))
             .layer(from_fn(middleware::problem_json))
+            .layer(CatchPanicLayer::custom(middleware::panicked))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::SERVICE_UNAVAILABLE,
                 Duration::from_secs(server.request_timeout_secs),
