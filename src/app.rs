@@ -46,7 +46,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .nest(API_PREFIX, health::api_routes())
         .into_openapi();
     doc.merge(domains::openapi());
-    doc
+    crate::platform::openapi::complete(doc)
 }
 
 /// Connects the database (creating the SQLite file on first run) and applies migrations

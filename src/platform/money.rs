@@ -21,6 +21,16 @@ const CURRENCIES: &[&str] = &[
     "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
 ];
 
+/// The schema of a currency field: one of the codes above (lower case is taken too).
+pub fn currency_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(CURRENCIES.iter().copied()))
+        .description(Some("An ISO 4217 currency code"))
+        .examples([serde_json::json!("EUR")])
+        .build()
+}
+
 /// Whether `code` (upper case) is a currency a price may be in.
 pub fn is_currency(code: &str) -> bool {
     CURRENCIES.binary_search(&code).is_ok()

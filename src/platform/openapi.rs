@@ -5,6 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::{Modify, OpenApi};
 
+use crate::platform::http::error::PROBLEM_JSON;
 use crate::platform::http::{FieldError, Problem};
 
 #[derive(OpenApi)]
@@ -50,5 +51,180 @@ impl Modify for DomainTags {
                     .build(),
             );
         }
+    }
+}
+
+/// Responses every operation can give, from the layers in front of every handler.
+const PROBES: &[&str] = &["/health", "/readyz", "/metrics"];
+
+/// Completes the document the routes describe with what the platform adds to every route,
+/// so SDK generators and fuzzers see every answer the server can give:
+/// - errors as `application/problem+json` with the `Problem` schema;
+/// - 400 (malformed JSON, unparsable parameter), 413, 415 and 422 where there is a body or
+///   parameters, 401 and 403 on secured routes, 429 (rate limit, with `Retry-After`) on all
+///   but the probes, 500 and 503 (timeout) everywhere;
+/// - list pages that refer to their item schema instead of an inline copy;
+/// - free-form objects marked as maps (`additionalProperties`);
+/// - a relative `servers` entry, so clients call whichever host served the document.
+pub fn complete(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut value = serde_json::to_value(&doc).expect("the document serialises");
+    if let Some(paths) = value["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, op) in item.iter_mut() {
+                if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                    complete_operation(path, op);
+                }
+            }
+        }
+    }
+    if let Some(schemas) = value["components"]["schemas"].as_object_mut() {
+        refer_page_items(schemas);
+        for schema in schemas.values_mut() {
+            mark_maps(schema);
+        }
+    }
+    value["servers"] =
+        serde_json::json!([{ "url": "/", "description": "The server that serves this document" }]);
+    serde_json::from_value(value).expect("the completed document is still a document")
+}
+
+fn problem(description: &str) -> serde_json::Value {
+    let mut content = serde_json::Map::new();
+    content.insert(
+        PROBLEM_JSON.into(),
+        serde_json::json!({ "schema": { "$ref": "#/components/schemas/Problem" } }),
+    );
+    serde_json::json!({ "description": description, "content": content })
+}
+
+/// Documents `status` unless the route already does.
+fn add(responses: &mut serde_json::Map<String, serde_json::Value>, status: &str, why: &str) {
+    responses.entry(status).or_insert_with(|| problem(why));
+}
+
+fn complete_operation(path: &str, op: &mut serde_json::Value) {
+    let secured = op.get("security").is_some_and(|s| {
+        s.as_array().is_some_and(|list| {
+            list.iter()
+                .any(|r| r.as_object().is_some_and(|o| !o.is_empty()))
+        })
+    });
+    let has_body = op.get("requestBody").is_some();
+    let has_params = op["parameters"].as_array().is_some_and(|p| !p.is_empty());
+    let has_query = op["parameters"]
+        .as_array()
+        .is_some_and(|p| p.iter().any(|p| p["in"] == "query"));
+    let Some(responses) = op["responses"].as_object_mut() else {
+        return;
+    };
+
+    // Every error the handler documents is a problem.
+    for (status, response) in responses.iter_mut() {
+        if status.starts_with('4') || status.starts_with('5') {
+            let description = response["description"].as_str().unwrap_or("").to_string();
+            *response = problem(&description);
+        }
+    }
+    if has_body || has_params {
+        add(
+            responses,
+            "400",
+            "Malformed JSON, or a path or query parameter that does not parse",
+        );
+    }
+    if secured {
+        add(
+            responses,
+            "401",
+            "No bearer token, or one that is invalid, expired or revoked",
+        );
+        add(responses, "403", "The account may not do this");
+    }
+    if has_body {
+        add(
+            responses,
+            "413",
+            "The body is larger than `server.body_limit_bytes`",
+        );
+        add(
+            responses,
+            "415",
+            "The body is not of the documented content type",
+        );
+    }
+    if has_body || has_query {
+        add(responses, "422", "The body or a parameter is of the wrong shape or out of range; `errors` names the fields");
+    }
+    if !PROBES.contains(&path) {
+        add(
+            responses,
+            "429",
+            "Too many requests from this client; see `Retry-After`",
+        );
+        if let Some(limited) = responses.get_mut("429") {
+            limited["headers"] = serde_json::json!({
+                "Retry-After": {
+                    "description": "Seconds until a request will be accepted again",
+                    "schema": { "type": "integer", "minimum": 1 }
+                }
+            });
+        }
+    }
+    add(
+        responses,
+        "500",
+        "An unexpected error; the log has it under the request id",
+    );
+    add(
+        responses,
+        "503",
+        "The request took longer than `server.request_timeout_secs`, or a dependency is down",
+    );
+}
+
+/// `Page_Product.data.items` is an inline copy of `Product`: refer to it instead, so a
+/// generated client has one `Product` type.
+fn refer_page_items(schemas: &mut serde_json::Map<String, serde_json::Value>) {
+    let names: Vec<String> = schemas.keys().cloned().collect();
+    for name in names {
+        let Some(item) = name.strip_prefix("Page_") else {
+            continue;
+        };
+        if !schemas.contains_key(item) {
+            continue;
+        }
+        if let Some(data) = schemas[&name]["properties"]["data"].as_object().cloned() {
+            if data.get("items").is_some_and(|i| i.get("$ref").is_none()) {
+                schemas.get_mut(&name).expect("listed")["properties"]["data"]["items"] =
+                    serde_json::json!({ "$ref": format!("#/components/schemas/{item}") });
+            }
+        }
+    }
+}
+
+/// An object schema with no properties is a map of anything: say so.
+fn mark_maps(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            let is_object = match map.get("type") {
+                Some(serde_json::Value::String(t)) => t == "object",
+                Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+                _ => false,
+            };
+            if is_object
+                && !map.contains_key("properties")
+                && !map.contains_key("additionalProperties")
+            {
+                map.insert("additionalProperties".into(), serde_json::Value::Bool(true));
+            }
+            for value in map.values_mut() {
+                mark_maps(value);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mark_maps),
+        _ => {}
     }
 }

@@ -275,3 +275,74 @@ async fn an_unconfigured_payment_webhook_answers_its_documented_503() {
     let responses = &doc["paths"]["/api/v1/payments/webhook"]["post"]["responses"];
     assert!(responses.get("503").is_some(), "{responses}");
 }
+
+#[tokio::test]
+async fn the_document_tells_generators_every_answer() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["servers"][0]["url"], "/");
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let name = format!("{method} {path}");
+            let id = op["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_string()), "{name}: operationId {id} twice");
+            assert!(
+                id.chars().next().unwrap().is_ascii_lowercase() && !id.contains('_'),
+                "{name}: {id} is not verbNoun"
+            );
+            let responses = op["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    let content = response["content"].as_object().unwrap();
+                    assert!(
+                        content.contains_key("application/problem+json")
+                            && !content.contains_key("application/json"),
+                        "{name} {status}: {content:?}"
+                    );
+                }
+            }
+            let secured = op["security"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|r| r.as_object().is_some_and(|o| !o.is_empty()))
+            });
+            if secured {
+                assert!(responses.contains_key("401"), "{name}: no 401");
+            }
+            if !["/health", "/readyz", "/metrics"].contains(&path.as_str()) {
+                assert!(
+                    responses["429"]["headers"].get("Retry-After").is_some(),
+                    "{name}"
+                );
+            }
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    // One schema per concept: the geocoder's address is not the shipping address.
+    assert!(schemas["Address"]["required"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("street")));
+    assert!(schemas["GeocodedAddress"]["required"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("display_name")));
+    assert_eq!(schemas["NotificationCategory"]["type"], "string");
+    assert_eq!(
+        schemas["QuietHours"]["properties"]["start"]["type"],
+        "string"
+    );
+    assert_eq!(
+        schemas["Page_Product"]["properties"]["data"]["items"]["$ref"],
+        "#/components/schemas/Product"
+    );
+    assert_eq!(
+        schemas["LoginRequest"]["required"],
+        json!(["email", "password"])
+    );
+}

@@ -46,8 +46,7 @@ async fn boom() -> Result<(), ApiError> {
 }
 
 async fn panics() -> &'static str {
-    let secret: Option<&str> = None;
-    secret.expect("postgres://secret@db is not set")
+    panic!("postgres://secret@db is not set")
 }
 
 async fn app() -> TestApp {

@@ -121,15 +121,27 @@ pub fn root_routes() -> OpenApiRouter<AuthState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     #[serde(default)]
-    #[schema(example = "ada@example.com")]
+    #[schema(required = true, format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
     /// At least 10 characters, not the email, not a common password.
     #[serde(default)]
-    #[schema(example = "correct horse battery staple")]
+    #[schema(
+        required = true,
+        min_length = 10,
+        max_length = 256,
+        example = "correct horse battery staple"
+    )]
     pub password: String,
+    /// What the account is called; no control or invisible formatting characters.
     #[serde(default)]
-    #[schema(example = "Ada Lovelace")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 100,
+        example = "Ada Lovelace"
+    )]
     pub name: String,
+    /// 7 to 15 digits, optionally starting with `+`; spaces, dashes, dots and brackets are ignored.
     #[schema(example = "+441234567890")]
     pub phone: Option<String>,
 }
@@ -141,7 +153,7 @@ pub struct RegisterResponse {
 }
 
 /// Create an account. Queues a verification mail and publishes `auth.user_registered`.
-#[utoipa::path(post, path = "/auth/register", tag = TAG, request_body = RegisterRequest,
+#[utoipa::path(post, path = "/auth/register", operation_id = "registerUser", tag = TAG, request_body = RegisterRequest,
     responses(
         (status = 201, description = "Account created, logged in", body = RegisterResponse),
         (status = 409, description = "Email or phone already registered", body = crate::platform::http::Problem),
@@ -166,15 +178,19 @@ async fn register(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
     #[serde(default)]
-    #[schema(example = "ada@example.com")]
+    #[schema(required = true, max_length = 254, example = "ada@example.com")]
     pub email: String,
     #[serde(default)]
-    #[schema(example = "correct horse battery staple")]
+    #[schema(
+        required = true,
+        max_length = 256,
+        example = "correct horse battery staple"
+    )]
     pub password: String,
 }
 
 /// Log in. Unknown email and wrong password get the same answer in the same time.
-#[utoipa::path(post, path = "/auth/login", tag = TAG, request_body = LoginRequest,
+#[utoipa::path(post, path = "/auth/login", operation_id = "logIn", tag = TAG, request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
         (status = 401, description = "Invalid email or password", body = crate::platform::http::Problem),
@@ -198,12 +214,13 @@ async fn login(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     pub refresh_token: String,
 }
 
 /// Exchange a refresh token for a new pair. Each refresh token works once; one used again
 /// after the grace window revokes its whole session.
-#[utoipa::path(post, path = "/auth/refresh", tag = TAG, request_body = RefreshRequest,
+#[utoipa::path(post, path = "/auth/refresh", operation_id = "refreshTokens", tag = TAG, request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new pair", body = TokenPair),
         (status = 401, description = "Invalid, expired or reused refresh token", body = crate::platform::http::Problem),
@@ -216,7 +233,7 @@ async fn refresh(
 }
 
 /// The caller's account.
-#[utoipa::path(get, path = "/auth/me", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(get, path = "/auth/me", operation_id = "getCurrentUser", tag = TAG, security(("bearer" = [])),
     responses((status = 200, body = User), (status = 401, body = crate::platform::http::Problem)))]
 async fn me(
     State(state): State<AuthState>,
@@ -234,7 +251,7 @@ pub struct Introspection {
 }
 
 /// Token introspection: is the bearer token valid now, and whose is it.
-#[utoipa::path(get, path = "/auth/verify", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(get, path = "/auth/verify", operation_id = "introspectToken", tag = TAG, security(("bearer" = [])),
     responses((status = 200, body = Introspection), (status = 401, description = "Invalid, expired or revoked", body = crate::platform::http::Problem)))]
 async fn introspect(Authenticated(principal): Authenticated) -> Json<Introspection> {
     Json(Introspection {
@@ -247,7 +264,7 @@ async fn introspect(Authenticated(principal): Authenticated) -> Json<Introspecti
 
 /// End this session: its refresh token stops working at once, its access tokens within
 /// `auth.revocation_check_secs`.
-#[utoipa::path(post, path = "/auth/logout", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(post, path = "/auth/logout", operation_id = "logOut", tag = TAG, security(("bearer" = [])),
     responses((status = 204, description = "Logged out"), (status = 401, body = crate::platform::http::Problem)))]
 async fn logout(
     State(state): State<AuthState>,
@@ -264,7 +281,7 @@ pub struct LogoutAll {
 }
 
 /// End every session of the caller.
-#[utoipa::path(post, path = "/auth/logout-all", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(post, path = "/auth/logout-all", operation_id = "logOutEverywhere", tag = TAG, security(("bearer" = [])),
     responses((status = 200, body = LogoutAll), (status = 401, body = crate::platform::http::Problem)))]
 async fn logout_all(
     State(state): State<AuthState>,
@@ -278,7 +295,7 @@ async fn logout_all(
 }
 
 /// The caller's live sessions, most recently used first.
-#[utoipa::path(get, path = "/auth/sessions", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(get, path = "/auth/sessions", operation_id = "listSessions", tag = TAG, security(("bearer" = [])),
     responses((status = 200, body = Vec<Session>), (status = 401, body = crate::platform::http::Problem)))]
 async fn sessions(
     State(state): State<AuthState>,
@@ -288,7 +305,7 @@ async fn sessions(
 }
 
 /// End one session (the caller's own; administrators any).
-#[utoipa::path(delete, path = "/auth/sessions/{id}", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(delete, path = "/auth/sessions/{id}", operation_id = "revokeSession", tag = TAG, security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Session id")),
     responses((status = 204, description = "Revoked"), (status = 404, body = crate::platform::http::Problem)))]
 async fn revoke_session(
@@ -301,7 +318,7 @@ async fn revoke_session(
 }
 
 /// Send the verification mail again (nothing is sent when already verified).
-#[utoipa::path(post, path = "/auth/resend-verification", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(post, path = "/auth/resend-verification", operation_id = "resendVerificationEmail", tag = TAG, security(("bearer" = [])),
     responses((status = 202, description = "Queued, or nothing to do"), (status = 401, body = crate::platform::http::Problem)))]
 async fn resend_verification(
     State(state): State<AuthState>,
@@ -315,11 +332,12 @@ async fn resend_verification(
 pub struct TokenRequest {
     /// The token from the mail.
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     pub token: String,
 }
 
 /// Confirm the email address with the token from the verification mail (single use).
-#[utoipa::path(post, path = "/auth/verify-email", tag = TAG, request_body = TokenRequest,
+#[utoipa::path(post, path = "/auth/verify-email", operation_id = "verifyEmail", tag = TAG, request_body = TokenRequest,
     responses((status = 200, body = User), (status = 400, description = "Invalid, used or expired token", body = crate::platform::http::Problem)))]
 async fn verify_email(
     State(state): State<AuthState>,
@@ -331,12 +349,12 @@ async fn verify_email(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ForgotPasswordRequest {
     #[serde(default)]
-    #[schema(example = "ada@example.com")]
+    #[schema(required = true, max_length = 254, example = "ada@example.com")]
     pub email: String,
 }
 
 /// Ask for a password-reset mail. Always 202, whether or not the account exists.
-#[utoipa::path(post, path = "/auth/forgot-password", tag = TAG, request_body = ForgotPasswordRequest,
+#[utoipa::path(post, path = "/auth/forgot-password", operation_id = "requestPasswordReset", tag = TAG, request_body = ForgotPasswordRequest,
     responses((status = 202, description = "A mail is on its way if the account exists")))]
 async fn forgot_password(
     State(state): State<AuthState>,
@@ -348,15 +366,22 @@ async fn forgot_password(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ResetPasswordRequest {
+    /// The token from the reset mail.
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     pub token: String,
     #[serde(default)]
-    #[schema(example = "a new long passphrase")]
+    #[schema(
+        required = true,
+        min_length = 10,
+        max_length = 256,
+        example = "a new long passphrase"
+    )]
     pub password: String,
 }
 
 /// Set a new password with the token from the reset mail (single use). Ends every session.
-#[utoipa::path(post, path = "/auth/reset-password", tag = TAG, request_body = ResetPasswordRequest,
+#[utoipa::path(post, path = "/auth/reset-password", operation_id = "resetPassword", tag = TAG, request_body = ResetPasswordRequest,
     responses(
         (status = 204, description = "Password changed"),
         (status = 400, description = "Invalid, used or expired token", body = crate::platform::http::Problem),
@@ -378,7 +403,7 @@ pub struct UserSearch {
 }
 
 /// List accounts (administrators).
-#[utoipa::path(get, path = "/users", tag = TAG, security(("bearer" = [])), params(PageParams, UserSearch),
+#[utoipa::path(get, path = "/users", operation_id = "listUsers", tag = TAG, security(("bearer" = [])), params(PageParams, UserSearch),
     responses(
         (status = 200, body = Page<User>),
         (status = 401, body = crate::platform::http::Problem),
@@ -399,7 +424,7 @@ async fn list_users(
 }
 
 /// One account (the caller's own, or any for administrators).
-#[utoipa::path(get, path = "/users/{id}", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id}", operation_id = "getUser", tag = TAG, security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = User), (status = 403, body = crate::platform::http::Problem), (status = 404, body = crate::platform::http::Problem)))]
 async fn get_user(
@@ -420,7 +445,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUserRequest {
-    #[schema(example = "Ada King")]
+    #[schema(min_length = 1, max_length = 100, example = "Ada King")]
     pub name: Option<String>,
     /// `null` removes the phone number.
     #[serde(default, deserialize_with = "present")]
@@ -431,7 +456,7 @@ pub struct PatchUserRequest {
 }
 
 /// Change an account (the caller's own, or any for administrators; only they may change `role`).
-#[utoipa::path(patch, path = "/users/{id}", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(patch, path = "/users/{id}", operation_id = "updateUser", tag = TAG, security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = PatchUserRequest,
     responses(
         (status = 200, body = User),
@@ -455,7 +480,7 @@ async fn update_user(
 }
 
 /// Deactivate an account and end its sessions (administrators).
-#[utoipa::path(post, path = "/users/{id}/deactivate", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(post, path = "/users/{id}/deactivate", operation_id = "deactivateUser", tag = TAG, security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = User), (status = 403, body = crate::platform::http::Problem), (status = 404, body = crate::platform::http::Problem)))]
 async fn deactivate(
@@ -467,7 +492,7 @@ async fn deactivate(
 }
 
 /// Activate an account again (administrators).
-#[utoipa::path(post, path = "/users/{id}/activate", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(post, path = "/users/{id}/activate", operation_id = "activateUser", tag = TAG, security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = User), (status = 403, body = crate::platform::http::Problem), (status = 404, body = crate::platform::http::Problem)))]
 async fn activate(
@@ -479,7 +504,7 @@ async fn activate(
 }
 
 /// Lift a lockout and reset the failure count (administrators).
-#[utoipa::path(post, path = "/users/{id}/unlock", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(post, path = "/users/{id}/unlock", operation_id = "unlockUser", tag = TAG, security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = User), (status = 403, body = crate::platform::http::Problem), (status = 404, body = crate::platform::http::Problem)))]
 async fn unlock(
@@ -491,7 +516,7 @@ async fn unlock(
 }
 
 /// Public keys that verify access tokens (JSON Web Key Set, Ed25519).
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = TAG,
+#[utoipa::path(get, path = "/.well-known/jwks.json", operation_id = "getJwks", tag = TAG,
     responses((status = 200, description = "JWK Set", body = Object)))]
 async fn jwks(State(state): State<AuthState>) -> impl IntoResponse {
     (

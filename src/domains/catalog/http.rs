@@ -81,7 +81,7 @@ pub fn routes(upload_limit: usize) -> OpenApiRouter<CatalogState> {
 }
 
 /// Create a store owned by the caller.
-#[utoipa::path(post, path = "/stores", tag = TAG, security(("bearer" = [])), request_body = StoreInput,
+#[utoipa::path(post, path = "/stores", operation_id = "createStore", tag = TAG, security(("bearer" = [])), request_body = StoreInput,
     responses((status = 201, body = Store), (status = 401, body = Problem), (status = 422, body = Problem)))]
 async fn create_store(
     State(state): State<CatalogState>,
@@ -95,7 +95,7 @@ async fn create_store(
 }
 
 /// The caller's stores (administrators: all).
-#[utoipa::path(get, path = "/stores", tag = TAG, security(("bearer" = [])), params(PageParams),
+#[utoipa::path(get, path = "/stores", operation_id = "listStores", tag = TAG, security(("bearer" = [])), params(PageParams),
     responses((status = 200, body = Page<Store>), (status = 401, body = Problem)))]
 async fn list_stores(
     State(state): State<CatalogState>,
@@ -108,7 +108,7 @@ async fn list_stores(
 }
 
 /// A store (its owner or an administrator).
-#[utoipa::path(get, path = "/stores/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/stores/{id}", operation_id = "getStore", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Store), (status = 404, body = Problem)))]
 async fn get_store(
     State(state): State<CatalogState>,
@@ -119,7 +119,7 @@ async fn get_store(
 }
 
 /// Rename or describe a store (its owner or an administrator).
-#[utoipa::path(put, path = "/stores/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/stores/{id}", operation_id = "updateStore", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = StoreInput, responses((status = 200, body = Store), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn update_store(
     State(state): State<CatalogState>,
@@ -131,7 +131,7 @@ async fn update_store(
 }
 
 /// Delete a store and its products (its owner or an administrator).
-#[utoipa::path(delete, path = "/stores/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/stores/{id}", operation_id = "deleteStore", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = Problem)))]
 async fn delete_store(
     State(state): State<CatalogState>,
@@ -143,7 +143,7 @@ async fn delete_store(
 }
 
 /// Create a category, optionally under a parent (administrators).
-#[utoipa::path(post, path = "/categories", tag = TAG, security(("bearer" = [])), request_body = CategoryInput,
+#[utoipa::path(post, path = "/categories", operation_id = "createCategory", tag = TAG, security(("bearer" = [])), request_body = CategoryInput,
     responses((status = 201, body = Category), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn create_category(
     State(state): State<CatalogState>,
@@ -166,7 +166,7 @@ pub struct CategoryFilter {
 }
 
 /// Categories, by name (public).
-#[utoipa::path(get, path = "/categories", tag = TAG, params(PageParams, CategoryFilter),
+#[utoipa::path(get, path = "/categories", operation_id = "listCategories", tag = TAG, params(PageParams, CategoryFilter),
     responses((status = 200, body = Page<Category>), (status = 422, body = Problem)))]
 async fn list_categories(
     State(state): State<CatalogState>,
@@ -182,7 +182,7 @@ async fn list_categories(
 }
 
 /// A category (public).
-#[utoipa::path(get, path = "/categories/{id}", tag = TAG, params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/categories/{id}", operation_id = "getCategory", tag = TAG, params(("id" = Uuid, Path)),
     responses((status = 200, body = Category), (status = 404, body = Problem)))]
 async fn get_category(
     State(state): State<CatalogState>,
@@ -192,7 +192,7 @@ async fn get_category(
 }
 
 /// Rename or move a category (administrators); a move that would make a cycle is refused.
-#[utoipa::path(put, path = "/categories/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/categories/{id}", operation_id = "updateCategory", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = CategoryInput,
     responses((status = 200, body = Category), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn update_category(
@@ -205,7 +205,7 @@ async fn update_category(
 }
 
 /// Delete a category without sub-categories (administrators); its products become uncategorised.
-#[utoipa::path(delete, path = "/categories/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/categories/{id}", operation_id = "deleteCategory", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn delete_category(
     State(state): State<CatalogState>,
@@ -229,7 +229,7 @@ pub struct ProductForm {
 
 /// Create a product in one of the caller's stores: JSON (images are file ids from
 /// `POST /files`), or a multipart form with a `product` part (that JSON) and an `image` file.
-#[utoipa::path(post, path = "/products", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(post, path = "/products", operation_id = "createProduct", tag = TAG, security(("bearer" = [])),
     request_body(content((ProductInput = "application/json"), (ProductForm = "multipart/form-data"))),
     responses(
         (status = 201, body = Product),
@@ -379,7 +379,7 @@ impl ProductQuery {
 
 /// Browse products (public): search, filters, sort and pages. Cached for
 /// `catalog.cache_ttl_secs`; writes invalidate at once.
-#[utoipa::path(get, path = "/products", tag = TAG, params(PageParams, ProductQuery),
+#[utoipa::path(get, path = "/products", operation_id = "listProducts", tag = TAG, params(PageParams, ProductQuery),
     responses((status = 200, body = Page<Product>), (status = 422, body = Problem)))]
 async fn list_products(
     State(state): State<CatalogState>,
@@ -426,7 +426,7 @@ async fn list_products(
 }
 
 /// A product (public when active; hidden ones for their store's owner and administrators).
-#[utoipa::path(get, path = "/products/{id}", tag = TAG, params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/products/{id}", operation_id = "getProduct", tag = TAG, params(("id" = Uuid, Path)),
     responses((status = 200, body = Product), (status = 404, body = Problem)))]
 async fn get_product(
     State(state): State<CatalogState>,
@@ -437,7 +437,7 @@ async fn get_product(
 }
 
 /// Replace a product (its store's owner or an administrator).
-#[utoipa::path(put, path = "/products/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/products/{id}", operation_id = "replaceProduct", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = ProductInput,
     responses((status = 200, body = Product), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn replace_product(
@@ -452,7 +452,7 @@ async fn replace_product(
 }
 
 /// Change some fields of a product (its store's owner or an administrator).
-#[utoipa::path(patch, path = "/products/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(patch, path = "/products/{id}", operation_id = "patchProduct", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = ProductPatch,
     responses((status = 200, body = Product), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn patch_product(
@@ -465,7 +465,7 @@ async fn patch_product(
 }
 
 /// Delete a product (its store's owner or an administrator); its images are released.
-#[utoipa::path(delete, path = "/products/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/products/{id}", operation_id = "deleteProduct", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted"), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn delete_product(
     State(state): State<CatalogState>,

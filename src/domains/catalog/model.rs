@@ -31,7 +31,12 @@ pub struct Store {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct StoreInput {
     #[serde(default)]
-    #[schema(example = "Ada's Store")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        example = "Ada's Store"
+    )]
     pub name: String,
     pub description: Option<String>,
 }
@@ -64,7 +69,12 @@ pub struct Category {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CategoryInput {
     #[serde(default)]
-    #[schema(example = "Running shoes")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 100,
+        example = "Running shoes"
+    )]
     pub name: String,
     pub parent_id: Option<Uuid>,
 }
@@ -103,21 +113,28 @@ pub struct Product {
 pub struct ProductInput {
     pub store_id: Uuid,
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 200)]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 10000)]
     pub description: String,
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 64)]
     pub sku: String,
     pub brand: Option<String>,
+    #[schema(minimum = 0, maximum = 1000000000000_i64, example = 12999)]
     pub price: i64,
     #[serde(default)]
-    #[schema(example = "EUR")]
+    #[schema(required = true, schema_with = money::currency_schema)]
     pub currency: String,
+    #[schema(minimum = 0, example = 25)]
     pub stock: i64,
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub low_stock_threshold: i64,
     pub category_id: Option<Uuid>,
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub images: Vec<Uuid>,
     #[serde(default = "yes")]
     pub is_active: bool,

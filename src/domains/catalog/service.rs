@@ -261,11 +261,11 @@ impl CatalogService {
     }
 
     fn category_name(&self, input: &CategoryInput) -> Result<String, CatalogError> {
-        let name = input.name.trim();
-        match name.chars().count() {
-            0 => Err(invalid("name", "is required")),
-            n if n > 100 => Err(invalid("name", "must be at most 100 characters")),
-            _ => Ok(name.to_string()),
+        let mut errors = Vec::new();
+        let name = crate::platform::text::single_line(&mut errors, "name", &input.name, 100);
+        match errors.is_empty() {
+            true => Ok(name),
+            false => Err(CatalogError::Validation(errors)),
         }
     }
 

@@ -81,7 +81,7 @@ pub struct UploadForm {
 
 /// Upload a file. Its type is decided from its content; a file whose name or declared type
 /// says otherwise is refused, as is anything over `files.max_bytes`.
-#[utoipa::path(post, path = "/files", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(post, path = "/files", operation_id = "uploadFile", tag = TAG, security(("bearer" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, body = FileInfo),
@@ -148,7 +148,7 @@ async fn upload(
 }
 
 /// Delete a file (its owner or an administrator). A file in use (a product image) is kept: 409.
-#[utoipa::path(delete, path = "/files/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/files/{id}", operation_id = "deleteFile", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn delete(
     State(state): State<FilesState>,
@@ -161,7 +161,7 @@ async fn delete(
 
 /// A stored file, public. Names are random and content never changes under a name, so it is
 /// cacheable for a year; `If-None-Match` gets 304.
-#[utoipa::path(get, path = "/uploads/{name}", tag = TAG, params(("name" = String, Path)),
+#[utoipa::path(get, path = "/uploads/{name}", operation_id = "downloadFile", tag = TAG, params(("name" = String, Path)),
     responses((status = 200, description = "The file, with the type detected at upload"), (status = 304, description = "Not modified"), (status = 404, body = Problem)))]
 async fn serve(
     State(state): State<FilesState>,

@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 
 /// A structured address. Fields the provider does not know are absent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = GeocodedAddress)]
 pub struct Address {
     #[schema(example = "10 Downing Street, London, SW1A 2AA, United Kingdom")]
     pub display_name: String,

@@ -60,7 +60,7 @@ pub fn routes() -> OpenApiRouter<LocationsState> {
 
 /// Save a place. The address is looked up unless given; if the geocoder fails, the place is
 /// saved all the same and a job fills the address in later.
-#[utoipa::path(post, path = "/locations", tag = TAG, security(("bearer" = [])), request_body = LocationInput,
+#[utoipa::path(post, path = "/locations", operation_id = "createLocation", tag = TAG, security(("bearer" = [])), request_body = LocationInput,
     responses((status = 201, body = Location), (status = 401, body = Problem), (status = 422, body = Problem)))]
 async fn create(
     State(state): State<LocationsState>,
@@ -82,7 +82,7 @@ pub struct BoxFilter {
 }
 
 /// The caller's places (administrators: everyone's), newest first.
-#[utoipa::path(get, path = "/locations", tag = TAG, security(("bearer" = [])), params(PageParams, BoxFilter),
+#[utoipa::path(get, path = "/locations", operation_id = "listLocations", tag = TAG, security(("bearer" = [])), params(PageParams, BoxFilter),
     responses((status = 200, body = Page<Location>), (status = 401, body = Problem), (status = 422, body = Problem)))]
 async fn list(
     State(state): State<LocationsState>,
@@ -102,7 +102,7 @@ async fn list(
 }
 
 /// One place (its owner or an administrator; others get 404).
-#[utoipa::path(get, path = "/locations/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/locations/{id}", operation_id = "getLocation", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Location), (status = 404, body = Problem)))]
 async fn get_one(
     State(state): State<LocationsState>,
@@ -113,7 +113,7 @@ async fn get_one(
 }
 
 /// Replace a place.
-#[utoipa::path(put, path = "/locations/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/locations/{id}", operation_id = "replaceLocation", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = LocationInput,
     responses((status = 200, body = Location), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn replace(
@@ -126,7 +126,7 @@ async fn replace(
 }
 
 /// Delete a place.
-#[utoipa::path(delete, path = "/locations/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/locations/{id}", operation_id = "deleteLocation", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = Problem)))]
 async fn delete(
     State(state): State<LocationsState>,
@@ -151,7 +151,7 @@ pub struct NearbyQuery {
 }
 
 /// The caller's places within `radius_km` of a point, nearest first, with their distance.
-#[utoipa::path(get, path = "/locations/nearby", tag = TAG, security(("bearer" = [])), params(NearbyQuery),
+#[utoipa::path(get, path = "/locations/nearby", operation_id = "listNearbyLocations", tag = TAG, security(("bearer" = [])), params(NearbyQuery),
     responses((status = 200, body = Vec<Nearby>), (status = 400, body = Problem), (status = 422, body = Problem)))]
 async fn nearby(
     State(state): State<LocationsState>,
@@ -173,7 +173,7 @@ async fn nearby(
 
 /// The caller's places (administrators: all) as a GeoJSON FeatureCollection, for Leaflet,
 /// Kibana or QGIS.
-#[utoipa::path(get, path = "/locations.geojson", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(get, path = "/locations.geojson", operation_id = "exportLocationsGeoJson", tag = TAG, security(("bearer" = [])),
     responses((status = 200, description = "GeoJSON FeatureCollection", body = Object, content_type = "application/geo+json")))]
 async fn geojson(
     State(state): State<LocationsState>,
@@ -206,7 +206,7 @@ async fn geojson(
 }
 
 /// The address at a point, and which provider answered.
-#[utoipa::path(get, path = "/locations/reverse-geocode/{lat}/{lon}", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(get, path = "/locations/reverse-geocode/{lat}/{lon}", operation_id = "reverseGeocode", tag = TAG, security(("bearer" = [])),
     params(("lat" = f64, Path, example = 48.8584), ("lon" = f64, Path, example = 2.2945)),
     responses(
         (status = 200, body = ReverseGeocoded),
@@ -228,7 +228,7 @@ pub struct Breakers {
 }
 
 /// State of the circuit breakers in front of external services (administrators).
-#[utoipa::path(get, path = "/admin/circuit-breakers", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(get, path = "/admin/circuit-breakers", operation_id = "listCircuitBreakers", tag = TAG, security(("bearer" = [])),
     responses((status = 200, body = Breakers), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn circuit_breakers(
     State(state): State<LocationsState>,

@@ -37,16 +37,18 @@ pub struct Location {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct LocationInput {
     #[serde(default)]
-    #[schema(example = "Office")]
+    #[schema(required = true, min_length = 1, max_length = 200, example = "Office")]
     pub name: String,
     /// -90 to 90.
-    #[schema(example = 51.5034)]
+    #[schema(minimum = -90.0, maximum = 90.0, example = 51.5034)]
     pub lat: f64,
     /// -180 to 180.
-    #[schema(example = -0.1276)]
+    #[schema(minimum = -180.0, maximum = 180.0, example = -0.1276)]
     pub lon: f64,
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub tags: Vec<String>,
     /// Given: kept as is. Absent: filled by reverse geocoding.
     pub address: Option<Address>,

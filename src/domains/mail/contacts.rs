@@ -51,8 +51,15 @@ impl Contact {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ContactInput {
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        example = "Ada Lovelace"
+    )]
     pub name: String,
     #[serde(default)]
+    #[schema(required = true, max_length = 254, example = "ada@example.com")]
     pub email: String,
 }
 

@@ -84,7 +84,7 @@ pub struct ContactQuery {
 }
 
 /// The caller's contacts, by name.
-#[utoipa::path(get, path = "/contacts", tag = TAG, security(("bearer" = [])), params(PageParams, ContactQuery),
+#[utoipa::path(get, path = "/contacts", operation_id = "listContacts", tag = TAG, security(("bearer" = [])), params(PageParams, ContactQuery),
     responses((status = 200, body = Page<Contact>)))]
 async fn list_contacts(
     State(state): State<MailState>,
@@ -101,7 +101,7 @@ async fn list_contacts(
 }
 
 /// Add a contact.
-#[utoipa::path(post, path = "/contacts", tag = TAG, security(("bearer" = [])), request_body = ContactInput,
+#[utoipa::path(post, path = "/contacts", operation_id = "createContact", tag = TAG, security(("bearer" = [])), request_body = ContactInput,
     responses((status = 201, body = Contact), (status = 422, body = Problem)))]
 async fn create_contact(
     State(state): State<MailState>,
@@ -115,7 +115,7 @@ async fn create_contact(
 }
 
 /// One of the caller's contacts.
-#[utoipa::path(get, path = "/contacts/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/contacts/{id}", operation_id = "getContact", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Contact), (status = 404, body = Problem)))]
 async fn get_contact(
     State(state): State<MailState>,
@@ -126,7 +126,7 @@ async fn get_contact(
 }
 
 /// Change a contact.
-#[utoipa::path(put, path = "/contacts/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = ContactInput,
+#[utoipa::path(put, path = "/contacts/{id}", operation_id = "updateContact", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = ContactInput,
     responses((status = 200, body = Contact), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn update_contact(
     State(state): State<MailState>,
@@ -138,7 +138,7 @@ async fn update_contact(
 }
 
 /// Delete a contact.
-#[utoipa::path(delete, path = "/contacts/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/contacts/{id}", operation_id = "deleteContact", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = Problem)))]
 async fn delete_contact(
     State(state): State<MailState>,
@@ -150,7 +150,7 @@ async fn delete_contact(
 }
 
 /// Email templates, by name.
-#[utoipa::path(get, path = "/email-templates", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(get, path = "/email-templates", operation_id = "listEmailTemplates", tag = TAG, security(("bearer" = [])),
     responses((status = 200, body = Vec<Template>)))]
 async fn list_templates(
     State(state): State<MailState>,
@@ -160,7 +160,7 @@ async fn list_templates(
 }
 
 /// Create a template (administrators). Parts that do not compile or render are refused.
-#[utoipa::path(post, path = "/email-templates", tag = TAG, security(("bearer" = [])), request_body = TemplateInput,
+#[utoipa::path(post, path = "/email-templates", operation_id = "createEmailTemplate", tag = TAG, security(("bearer" = [])), request_body = TemplateInput,
     responses((status = 201, body = Template), (status = 403, body = Problem), (status = 422, description = "With minijinja's error", body = Problem)))]
 async fn create_template(
     State(state): State<MailState>,
@@ -174,7 +174,7 @@ async fn create_template(
 }
 
 /// One template.
-#[utoipa::path(get, path = "/email-templates/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/email-templates/{id}", operation_id = "getEmailTemplate", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Template), (status = 404, body = Problem)))]
 async fn get_template(
     State(state): State<MailState>,
@@ -185,7 +185,7 @@ async fn get_template(
 }
 
 /// Replace a template (administrators).
-#[utoipa::path(put, path = "/email-templates/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/email-templates/{id}", operation_id = "updateEmailTemplate", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = TemplateInput,
     responses((status = 200, body = Template), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn update_template(
@@ -198,7 +198,7 @@ async fn update_template(
 }
 
 /// Delete a template (administrators).
-#[utoipa::path(delete, path = "/email-templates/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/email-templates/{id}", operation_id = "deleteEmailTemplate", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = Problem)))]
 async fn delete_template(
     State(state): State<MailState>,
@@ -210,6 +210,7 @@ async fn delete_template(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = EmailPreviewRequest)]
 pub struct PreviewRequest {
     /// Sample values; a variable the template uses and this lacks is an error.
     #[serde(default)]
@@ -218,7 +219,7 @@ pub struct PreviewRequest {
 }
 
 /// Render a template with sample variables, without sending.
-#[utoipa::path(post, path = "/email-templates/{id}/preview", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/email-templates/{id}/preview", operation_id = "previewEmailTemplate", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = PreviewRequest,
     responses((status = 200, body = Rendered), (status = 404, body = Problem), (status = 422, description = "A variable is missing", body = Problem)))]
 async fn preview_template(
@@ -232,7 +233,7 @@ async fn preview_template(
 
 /// Queue an email. 202 with its id; delivery happens in the background. Send an
 /// `Idempotency-Key` to retry safely.
-#[utoipa::path(post, path = "/emails/send", tag = TAG, security(("bearer" = [])), request_body = SendRequest,
+#[utoipa::path(post, path = "/emails/send", operation_id = "sendEmail", tag = TAG, security(("bearer" = [])), request_body = SendRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
     responses(
         (status = 202, body = Accepted),
@@ -265,7 +266,7 @@ pub struct EmailQuery {
 }
 
 /// The caller's emails, newest first (administrators: everyone's, or `user_id`'s).
-#[utoipa::path(get, path = "/emails", tag = TAG, security(("bearer" = [])), params(PageParams, EmailQuery),
+#[utoipa::path(get, path = "/emails", operation_id = "listEmails", tag = TAG, security(("bearer" = [])), params(PageParams, EmailQuery),
     responses((status = 200, body = Page<Email>)))]
 async fn list(
     State(state): State<MailState>,
@@ -290,7 +291,7 @@ pub struct StatsQuery {
 
 /// Counts by status, and for the last 24 h and 7 d: sent, failed, success rate, average and
 /// p95 delivery latency.
-#[utoipa::path(get, path = "/emails/stats", tag = TAG, security(("bearer" = [])), params(StatsQuery),
+#[utoipa::path(get, path = "/emails/stats", operation_id = "getEmailStats", tag = TAG, security(("bearer" = [])), params(StatsQuery),
     responses((status = 200, body = Stats)))]
 async fn stats(
     State(state): State<MailState>,
@@ -301,7 +302,7 @@ async fn stats(
 }
 
 /// Failed emails (the dead-letter list), newest first.
-#[utoipa::path(get, path = "/emails/dead-letters", tag = TAG, security(("bearer" = [])), params(PageParams),
+#[utoipa::path(get, path = "/emails/dead-letters", operation_id = "listEmailDeadLetters", tag = TAG, security(("bearer" = [])), params(PageParams),
     responses((status = 200, body = Page<Email>)))]
 async fn dead_letters(
     State(state): State<MailState>,
@@ -324,7 +325,7 @@ async fn dead_letters(
 }
 
 /// One email with every delivery attempt (time, SMTP response, duration).
-#[utoipa::path(get, path = "/emails/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/emails/{id}", operation_id = "getEmail", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Email), (status = 404, body = Problem)))]
 async fn get_one(
     State(state): State<MailState>,
@@ -335,7 +336,7 @@ async fn get_one(
 }
 
 /// Send a failed email again, with a fresh set of attempts (its owner or an administrator).
-#[utoipa::path(post, path = "/emails/{id}/retry", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/emails/{id}/retry", operation_id = "retryEmail", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 202, body = Accepted), (status = 404, body = Problem), (status = 409, description = "Not failed", body = Problem)))]
 async fn retry(
     State(state): State<MailState>,
@@ -349,7 +350,7 @@ async fn retry(
 }
 
 /// Addresses that hard-bounced and are refused as recipients (administrators).
-#[utoipa::path(get, path = "/email-suppressions", tag = TAG, security(("bearer" = [])), params(PageParams),
+#[utoipa::path(get, path = "/email-suppressions", operation_id = "listEmailSuppressions", tag = TAG, security(("bearer" = [])), params(PageParams),
     responses((status = 200, body = Page<Suppression>), (status = 403, body = Problem)))]
 async fn list_suppressions(
     State(state): State<MailState>,
@@ -362,7 +363,7 @@ async fn list_suppressions(
 }
 
 /// Accept an address again (administrators).
-#[utoipa::path(delete, path = "/email-suppressions/{address}", tag = TAG, security(("bearer" = [])), params(("address" = String, Path)),
+#[utoipa::path(delete, path = "/email-suppressions/{address}", operation_id = "deleteEmailSuppression", tag = TAG, security(("bearer" = [])), params(("address" = String, Path)),
     responses((status = 204, description = "Removed"), (status = 404, body = Problem)))]
 async fn remove_suppression(
     State(state): State<MailState>,

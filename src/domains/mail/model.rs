@@ -63,13 +63,14 @@ impl Recipients {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SendRequest {
     #[serde(default)]
+    #[schema(max_items = 50, example = json!(["Ada Lovelace <ada@example.com>"]))]
     pub to: Vec<String>,
     #[serde(default)]
     pub cc: Vec<String>,
     #[serde(default)]
     pub bcc: Vec<String>,
     #[serde(default)]
-    #[schema(example = "Your order shipped")]
+    #[schema(max_length = 998, example = "Your order shipped")]
     pub subject: String,
     pub text: Option<String>,
     pub html: Option<String>,
@@ -84,6 +85,7 @@ pub struct SendRequest {
     pub variables: Option<serde_json::Value>,
     /// Files of the sender's (ids from `POST /files`) to attach, at most 10.
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub attachments: Vec<Uuid>,
 }
 

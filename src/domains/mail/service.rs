@@ -46,6 +46,7 @@ pub enum MailError {
 
 /// What `POST /emails/send` answers.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = EmailAccepted)]
 pub struct Accepted {
     pub id: Uuid,
     pub status: EmailStatus,
@@ -54,6 +55,7 @@ pub struct Accepted {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = EmailStatsWindow)]
 pub struct Window {
     pub sent: u64,
     pub failed: u64,
@@ -65,6 +67,7 @@ pub struct Window {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = EmailStats)]
 pub struct Stats {
     pub queued: u64,
     pub sending: u64,

@@ -27,6 +27,7 @@ enum MailTemplates {
 use MailTemplates as T;
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[schema(as = EmailTemplate)]
 pub struct Template {
     pub id: Uuid,
     #[schema(example = "order_shipped")]
@@ -41,6 +42,7 @@ pub struct Template {
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(as = EmailTemplateInput)]
 pub struct TemplateInput {
     #[serde(default)]
     pub name: String,
@@ -51,6 +53,7 @@ pub struct TemplateInput {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+#[schema(as = RenderedEmail)]
 pub struct Rendered {
     pub subject: String,
     pub html: Option<String>,

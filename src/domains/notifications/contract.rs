@@ -38,6 +38,7 @@ impl Channel {
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[schema(as = NotificationCategory)]
 pub enum Category {
     Account,
     Orders,

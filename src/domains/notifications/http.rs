@@ -72,7 +72,7 @@ pub struct InboxFilter {
 }
 
 /// The caller's in-app notifications, newest first, each with its per-channel deliveries.
-#[utoipa::path(get, path = "/notifications", tag = TAG, security(("bearer" = [])), params(PageParams, InboxFilter),
+#[utoipa::path(get, path = "/notifications", operation_id = "listNotifications", tag = TAG, security(("bearer" = [])), params(PageParams, InboxFilter),
     responses((status = 200, body = Page<Notification>), (status = 401, body = Problem)))]
 async fn list(
     State(state): State<NotificationsState>,
@@ -90,7 +90,7 @@ async fn list(
 
 /// Send a notification to accounts (administrators). Preferences and quiet hours apply
 /// unless `critical`.
-#[utoipa::path(post, path = "/notifications", tag = TAG, security(("bearer" = [])), request_body = AdminNotice,
+#[utoipa::path(post, path = "/notifications", operation_id = "sendNotifications", tag = TAG, security(("bearer" = [])), request_body = AdminNotice,
     responses((status = 201, body = Sent), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn send(
     State(state): State<NotificationsState>,
@@ -105,7 +105,7 @@ pub struct UnreadCount {
     pub unread: u64,
 }
 
-#[utoipa::path(get, path = "/notifications/unread-count", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(get, path = "/notifications/unread-count", operation_id = "getUnreadNotificationCount", tag = TAG, security(("bearer" = [])),
     responses((status = 200, body = UnreadCount), (status = 401, body = Problem)))]
 async fn unread_count(
     State(state): State<NotificationsState>,
@@ -122,7 +122,7 @@ pub struct MarkedRead {
 }
 
 /// Mark every notification of the caller read.
-#[utoipa::path(post, path = "/notifications/read-all", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(post, path = "/notifications/read-all", operation_id = "markAllNotificationsRead", tag = TAG, security(("bearer" = [])),
     responses((status = 200, body = MarkedRead), (status = 401, body = Problem)))]
 async fn read_all(
     State(state): State<NotificationsState>,
@@ -134,7 +134,7 @@ async fn read_all(
 }
 
 /// One notification with its deliveries (its user, or an administrator).
-#[utoipa::path(get, path = "/notifications/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/notifications/{id}", operation_id = "getNotification", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Notification), (status = 404, body = Problem)))]
 async fn get_one(
     State(state): State<NotificationsState>,
@@ -145,7 +145,7 @@ async fn get_one(
 }
 
 /// Take a notification out of the inbox (its history stays).
-#[utoipa::path(delete, path = "/notifications/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/notifications/{id}", operation_id = "deleteNotification", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Removed"), (status = 404, body = Problem)))]
 async fn delete(
     State(state): State<NotificationsState>,
@@ -156,7 +156,7 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/notifications/{id}/read", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/notifications/{id}/read", operation_id = "markNotificationRead", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Read"), (status = 404, body = Problem)))]
 async fn read(
     State(state): State<NotificationsState>,
@@ -203,7 +203,7 @@ impl Drop for ClientGuard {
 
 /// Server-Sent Events: `notification` events with the caller's new in-app notifications as
 /// they arrive (from any replica), after a first `unread` event with the unread count.
-#[utoipa::path(get, path = "/notifications/stream", tag = TAG, security(("bearer" = [])), params(StreamAuth),
+#[utoipa::path(get, path = "/notifications/stream", operation_id = "streamNotifications", tag = TAG, security(("bearer" = [])), params(StreamAuth),
     responses((status = 200, content_type = "text/event-stream", description = "event: notification, data: a Notification"),
         (status = 401, body = Problem)))]
 async fn stream(
@@ -250,7 +250,7 @@ async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-#[utoipa::path(get, path = "/notification-preferences", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(get, path = "/notification-preferences", operation_id = "getNotificationPreferences", tag = TAG, security(("bearer" = [])),
     responses((status = 200, body = Preferences), (status = 401, body = Problem)))]
 async fn get_preferences(
     State(state): State<NotificationsState>,
@@ -260,7 +260,7 @@ async fn get_preferences(
 }
 
 /// Change channels per category and the quiet hours; what is left out stays as it was.
-#[utoipa::path(put, path = "/notification-preferences", tag = TAG, security(("bearer" = [])), request_body = PreferencesUpdate,
+#[utoipa::path(put, path = "/notification-preferences", operation_id = "updateNotificationPreferences", tag = TAG, security(("bearer" = [])), request_body = PreferencesUpdate,
     responses((status = 200, body = Preferences), (status = 422, body = Problem)))]
 async fn put_preferences(
     State(state): State<NotificationsState>,
@@ -273,7 +273,7 @@ async fn put_preferences(
 }
 
 /// Every template (administrators).
-#[utoipa::path(get, path = "/notification-templates", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(get, path = "/notification-templates", operation_id = "listNotificationTemplates", tag = TAG, security(("bearer" = [])),
     responses((status = 200, body = Vec<TemplateRow>), (status = 403, body = Problem)))]
 async fn list_templates(
     State(state): State<NotificationsState>,
@@ -284,6 +284,7 @@ async fn list_templates(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NotificationTemplateInput)]
 pub struct TemplateInput {
     #[schema(example = "Order {{ order_ref }} shipped")]
     pub title: String,
@@ -293,7 +294,7 @@ pub struct TemplateInput {
 
 /// Create or replace the template of an event type for a channel (`*`: every channel
 /// without its own). Refused with the error if it does not render with the event's variables.
-#[utoipa::path(put, path = "/notification-templates/{event_type}/{channel}", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(put, path = "/notification-templates/{event_type}/{channel}", operation_id = "setNotificationTemplate", tag = TAG, security(("bearer" = [])),
     params(("event_type" = String, Path, example = "orders.status_changed"), ("channel" = String, Path, example = "sms")),
     request_body = TemplateInput,
     responses((status = 200, body = TemplateRow), (status = 403, body = Problem), (status = 422, body = Problem)))]
@@ -312,7 +313,7 @@ async fn put_template(
 }
 
 /// Remove a channel's own template (the channel then uses `*`).
-#[utoipa::path(delete, path = "/notification-templates/{event_type}/{channel}", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(delete, path = "/notification-templates/{event_type}/{channel}", operation_id = "deleteNotificationTemplate", tag = TAG, security(("bearer" = [])),
     params(("event_type" = String, Path), ("channel" = String, Path)),
     responses((status = 204, description = "Removed"), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn delete_template(
@@ -325,13 +326,14 @@ async fn delete_template(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = NotificationPreview)]
 pub struct Preview {
     pub title: String,
     pub body: String,
 }
 
 /// What the event's template for a channel renders with sample variables.
-#[utoipa::path(post, path = "/notification-templates/{event_type}/{channel}/preview", tag = TAG, security(("bearer" = [])),
+#[utoipa::path(post, path = "/notification-templates/{event_type}/{channel}/preview", operation_id = "previewNotificationTemplate", tag = TAG, security(("bearer" = [])),
     params(("event_type" = String, Path), ("channel" = Channel, Path)),
     responses((status = 200, body = Preview), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn preview_template(

@@ -124,14 +124,17 @@ pub fn default_matrix() -> ChannelMatrix {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuietHours {
-    #[schema(example = "22:00")]
+    /// Local time `HH:MM` the quiet hours begin.
+    #[schema(value_type = String, pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "22:00")]
     #[serde(with = "hhmm")]
     pub start: u16,
-    #[schema(example = "07:00")]
+    /// Local time `HH:MM` they end; not equal to `start`.
+    #[schema(value_type = String, pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "07:00")]
     #[serde(with = "hhmm")]
     pub end: u16,
     /// The user's offset from UTC in minutes (60 for UTC+1), when no `time_zone` is given.
     #[serde(default)]
+    #[schema(minimum = -840, maximum = 840)]
     pub utc_offset_minutes: i16,
     /// An IANA time zone; its offset follows daylight saving time.
     #[schema(example = "Europe/Berlin")]

@@ -599,6 +599,7 @@ pub async fn set_quiet_hours(
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = NotificationTemplate)]
 pub struct TemplateRow {
     #[schema(example = "orders.status_changed")]
     pub event_type: String,

@@ -55,6 +55,7 @@ impl From<NotifyError> for NotificationError {
 
 /// What `POST /notifications` answers.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = NotificationsSent)]
 pub struct Sent {
     /// One per account, in the order given.
     pub notification_ids: Vec<Uuid>,

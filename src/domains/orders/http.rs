@@ -84,7 +84,7 @@ pub fn routes() -> OpenApiRouter<OrdersState> {
 }
 
 /// Save a delivery address.
-#[utoipa::path(post, path = "/addresses", tag = TAG, security(("bearer" = [])), request_body = AddressInput,
+#[utoipa::path(post, path = "/addresses", operation_id = "createAddress", tag = TAG, security(("bearer" = [])), request_body = AddressInput,
     responses((status = 201, body = Address), (status = 422, body = Problem)))]
 async fn create_address(
     State(state): State<OrdersState>,
@@ -107,7 +107,7 @@ pub struct AddressQuery {
 }
 
 /// The caller's addresses (administrators: all).
-#[utoipa::path(get, path = "/addresses", tag = TAG, security(("bearer" = [])), params(PageParams, AddressQuery),
+#[utoipa::path(get, path = "/addresses", operation_id = "listAddresses", tag = TAG, security(("bearer" = [])), params(PageParams, AddressQuery),
     responses((status = 200, body = Page<Address>)))]
 async fn list_addresses(
     State(state): State<OrdersState>,
@@ -127,7 +127,7 @@ async fn list_addresses(
 }
 
 /// An address (its owner or an administrator).
-#[utoipa::path(get, path = "/addresses/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/addresses/{id}", operation_id = "getAddress", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Address), (status = 404, body = Problem)))]
 async fn get_address(
     State(state): State<OrdersState>,
@@ -138,7 +138,7 @@ async fn get_address(
 }
 
 /// Replace an address (orders keep the copy they were placed with).
-#[utoipa::path(put, path = "/addresses/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = AddressInput,
+#[utoipa::path(put, path = "/addresses/{id}", operation_id = "updateAddress", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = AddressInput,
     responses((status = 200, body = Address), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn update_address(
     State(state): State<OrdersState>,
@@ -150,7 +150,7 @@ async fn update_address(
 }
 
 /// Delete an address.
-#[utoipa::path(delete, path = "/addresses/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/addresses/{id}", operation_id = "deleteAddress", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = Problem)))]
 async fn delete_address(
     State(state): State<OrdersState>,
@@ -163,7 +163,7 @@ async fn delete_address(
 
 /// Place an order. Send an `Idempotency-Key` header to retry safely: the same key with the
 /// same body returns the first order; with another body, 422. Prices come from the catalog.
-#[utoipa::path(post, path = "/orders", tag = TAG, security(("bearer" = [])), request_body = PlaceOrder,
+#[utoipa::path(post, path = "/orders", operation_id = "placeOrder", tag = TAG, security(("bearer" = [])), request_body = PlaceOrder,
     params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters")),
     responses(
         (status = 201, body = Order),
@@ -193,7 +193,7 @@ pub struct OrderQuery {
 }
 
 /// The caller's orders; a store's orders with `store_id` (its owner); all for administrators.
-#[utoipa::path(get, path = "/orders", tag = TAG, security(("bearer" = [])), params(PageParams, OrderQuery),
+#[utoipa::path(get, path = "/orders", operation_id = "listOrders", tag = TAG, security(("bearer" = [])), params(PageParams, OrderQuery),
     responses((status = 200, body = Page<Order>)))]
 async fn list_orders(
     State(state): State<OrdersState>,
@@ -210,7 +210,7 @@ async fn list_orders(
 }
 
 /// An order with its items and status history (buyer, store owner or administrator).
-#[utoipa::path(get, path = "/orders/{id}", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/orders/{id}", operation_id = "getOrder", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Order), (status = 404, body = Problem)))]
 async fn get_order(
     State(state): State<OrdersState>,
@@ -228,7 +228,7 @@ pub struct StatusChange {
 
 /// Move an order: the buyer cancels before fulfilment; the store owner fulfils and delivers;
 /// administrators make any valid move. Cancelling returns the stock.
-#[utoipa::path(post, path = "/orders/{id}/status", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/orders/{id}/status", operation_id = "changeOrderStatus", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = StatusChange,
     responses((status = 200, body = Order), (status = 404, body = Problem), (status = 409, description = "Not allowed from here; lists the allowed next states", body = Problem)))]
 async fn change_status(
@@ -253,7 +253,7 @@ pub struct WebhookAck {
 
 /// Payment provider callback: `{event_id, order_id, type: "payment.succeeded"}` signed with
 /// `X-Signature: sha256=<hex HMAC-SHA256 of the body>`. Replays are acknowledged, not applied.
-#[utoipa::path(post, path = "/payments/webhook", tag = TAG,
+#[utoipa::path(post, path = "/payments/webhook", operation_id = "receivePaymentWebhook", tag = TAG,
     request_body(content = String, content_type = "application/json", description = "The signed event, byte for byte"),
     responses((status = 200, body = WebhookAck), (status = 401, description = "Bad signature", body = Problem), (status = 409, body = Problem),
         (status = 503, description = "No `orders.webhook_secret` is configured: the webhook is off", body = Problem)))]

@@ -10,6 +10,7 @@ use crate::platform::text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = OrderStatus)]
 pub enum Status {
     PendingPayment,
     Paid,
@@ -110,18 +111,24 @@ pub struct Address {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct AddressInput {
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 50)]
     pub label: String,
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 200)]
     pub recipient: String,
     pub phone: Option<String>,
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 300)]
     pub street: String,
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 100)]
     pub city: String,
     pub state: Option<String>,
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 20)]
     pub postal_code: String,
     #[serde(default)]
+    #[schema(required = true, pattern = "^[A-Za-z]{2}$", example = "GB")]
     pub country: String,
 }
 
@@ -202,13 +209,16 @@ pub struct Order {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OrderLine {
     pub product_id: Uuid,
+    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PlaceOrder {
     pub address_id: Uuid,
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<OrderLine>,
+    #[schema(max_length = 1000)]
     pub note: Option<String>,
 }
 

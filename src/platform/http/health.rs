@@ -74,14 +74,14 @@ pub fn api_routes() -> OpenApiRouter<HealthState> {
 }
 
 /// Liveness: the process is up and serving.
-#[utoipa::path(get, path = "/health", tag = "platform",
+#[utoipa::path(get, path = "/health", operation_id = "getHealth", tag = "platform",
     responses((status = 200, description = "Alive", body = Liveness)))]
 async fn health() -> Json<Liveness> {
     Json(Liveness { status: "ok" })
 }
 
 /// Readiness: the database answers, migrations are applied and the queue runs.
-#[utoipa::path(get, path = "/readyz", tag = "platform",
+#[utoipa::path(get, path = "/readyz", operation_id = "getReadiness", tag = "platform",
     responses(
         (status = 200, description = "Ready to serve", body = Readiness),
         (status = 503, description = "Not ready; `checks` says why", body = Readiness),
@@ -129,7 +129,7 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
 }
 
 /// Prometheus metrics in text format.
-#[utoipa::path(get, path = "/metrics", tag = "platform",
+#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "platform",
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<HealthState>) -> impl IntoResponse {
     (
@@ -142,7 +142,7 @@ async fn metrics(State(state): State<HealthState>) -> impl IntoResponse {
 }
 
 /// Name, version and the domains this binary was built with.
-#[utoipa::path(get, path = "/info", tag = "platform",
+#[utoipa::path(get, path = "/info", operation_id = "getInfo", tag = "platform",
     responses((status = 200, description = "Build information", body = BuildInfo)))]
 async fn info() -> Json<BuildInfo> {
     Json(BuildInfo {
