@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this script):
 #   formatting and lints, unit tests, the integration suite on SQLite and on PostgreSQL,
-#   and a build of every domain feature on its own.
+#   the API contract fuzzed against a live server (scripts/contract.sh), and a build of
+#   every domain feature on its own.
 # Needs: the Rust toolchain, python3, PostgreSQL on 127.0.0.1:5432 (trust auth, or set
 # TEST_POSTGRES_URL). Installs aiosmtpd (the SMTP test server) when it is missing, and tansu
 # (a Kafka-protocol broker, built from crates.io once: about 20 minutes on 2 cores) under
@@ -89,6 +90,10 @@ cargo test --locked --features kafka
 
 step "integration suite on PostgreSQL (Kafka tests on tansu)"
 TEST_DATABASE_URL="$POSTGRES_URL" cargo test --locked --features kafka --test api
+
+step "the API contract against a live server (schemathesis)"
+cargo build --locked --features kafka --bin agora
+bash scripts/contract.sh "$CARGO_TARGET_DIR/debug/agora"
 
 step "every domain feature builds on its own"
 cargo check --locked --no-default-features

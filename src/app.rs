@@ -40,7 +40,7 @@ pub struct Platform {
 
 /// The OpenAPI document of this build: platform routes and every enabled domain's.
 /// Needs no database, so `agora openapi` works anywhere.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+pub fn openapi() -> serde_json::Value {
     let mut doc = OpenApiRouter::<HealthState>::with_openapi(ApiDoc::openapi())
         .merge(health::routes())
         .nest(API_PREFIX, health::api_routes())
@@ -145,7 +145,9 @@ impl ApplicationBuilder {
             router = router.merge(extra);
         }
         router = if settings.openapi.swagger_ui {
-            router.merge(SwaggerUi::new("/swagger-ui").url(OPENAPI_PATH, openapi()))
+            router.merge(
+                SwaggerUi::new("/swagger-ui").external_url_unchecked(OPENAPI_PATH, openapi()),
+            )
         } else {
             let doc = openapi();
             router.route(

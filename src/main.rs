@@ -121,7 +121,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Openapi = command {
-        println!("{}", app::openapi().to_pretty_json()?);
+        println!("{}", serde_json::to_string_pretty(&app::openapi())?);
         return Ok(());
     }
     let settings = Settings::load(&cli.config_dir)?;

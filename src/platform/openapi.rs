@@ -60,13 +60,18 @@ const PROBES: &[&str] = &["/health", "/readyz", "/metrics"];
 /// Completes the document the routes describe with what the platform adds to every route,
 /// so SDK generators and fuzzers see every answer the server can give:
 /// - errors as `application/problem+json` with the `Problem` schema;
-/// - 400 (malformed JSON, unparsable parameter), 413, 415 and 422 where there is a body or
-///   parameters, 401 and 403 on secured routes, 429 (rate limit, with `Retry-After`) on all
+/// - 400 (malformed JSON, unparsable parameter) and 422 (out of range) where there is a body
+///   or parameters, 413 and 415 where there is a body, 401 and 403 on secured routes, 429 (rate limit, with `Retry-After`) on all
 ///   but the probes, 500 and 503 (timeout) everywhere;
 /// - list pages that refer to their item schema instead of an inline copy;
 /// - free-form objects marked as maps (`additionalProperties`);
+/// - links from each `201 Created` to the operations on the created resource (`/x/{id}...`
+///   with the body's `id`), so stateful clients and fuzzers can follow them;
 /// - a relative `servers` entry, so clients call whichever host served the document.
-pub fn complete(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+///
+/// The result stays JSON: utoipa's typed `Link` would write `operation_id` where OpenAPI
+/// says `operationId`.
+pub fn complete(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
     let mut value = serde_json::to_value(&doc).expect("the document serialises");
     if let Some(paths) = value["paths"].as_object_mut() {
         for (path, item) in paths.iter_mut() {
@@ -80,6 +85,9 @@ pub fn complete(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             }
         }
     }
+    if let Some(paths) = value["paths"].as_object_mut() {
+        link_created_resources(paths);
+    }
     if let Some(schemas) = value["components"]["schemas"].as_object_mut() {
         refer_page_items(schemas);
         for schema in schemas.values_mut() {
@@ -88,7 +96,7 @@ pub fn complete(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     }
     value["servers"] =
         serde_json::json!([{ "url": "/", "description": "The server that serves this document" }]);
-    serde_json::from_value(value).expect("the completed document is still a document")
+    value
 }
 
 fn problem(description: &str) -> serde_json::Value {
@@ -114,9 +122,6 @@ fn complete_operation(path: &str, op: &mut serde_json::Value) {
     });
     let has_body = op.get("requestBody").is_some();
     let has_params = op["parameters"].as_array().is_some_and(|p| !p.is_empty());
-    let has_query = op["parameters"]
-        .as_array()
-        .is_some_and(|p| p.iter().any(|p| p["in"] == "query"));
     let Some(responses) = op["responses"].as_object_mut() else {
         return;
     };
@@ -155,7 +160,7 @@ fn complete_operation(path: &str, op: &mut serde_json::Value) {
             "The body is not of the documented content type",
         );
     }
-    if has_body || has_query {
+    if has_body || has_params {
         add(responses, "422", "The body or a parameter is of the wrong shape or out of range; `errors` names the fields");
     }
     if !PROBES.contains(&path) {
@@ -183,6 +188,41 @@ fn complete_operation(path: &str, op: &mut serde_json::Value) {
         "503",
         "The request took longer than `server.request_timeout_secs`, or a dependency is down",
     );
+}
+
+/// `POST /addresses` answers 201 with the address: link it to `GET /addresses/{id}`, `PUT`,
+/// `DELETE` and any `/addresses/{id}/...` operation, the `id` taken from the body.
+fn link_created_resources(paths: &mut serde_json::Map<String, serde_json::Value>) {
+    let mut links: Vec<(String, String, serde_json::Value)> = Vec::new();
+    for (path, item) in paths.iter() {
+        if item["post"]["responses"].get("201").is_none() {
+            continue;
+        }
+        let prefix = format!("{path}/{{id}}");
+        for (other, other_item) in paths.iter() {
+            let on_created = other == &prefix || other.starts_with(&format!("{prefix}/"));
+            if !on_created || other.matches('{').count() != 1 {
+                continue;
+            }
+            for op in other_item.as_object().into_iter().flat_map(|o| o.values()) {
+                let Some(target) = op["operationId"].as_str() else {
+                    continue;
+                };
+                let link = serde_json::json!({
+                    "operationId": target,
+                    "parameters": { "id": "$response.body#/id" }
+                });
+                links.push((path.clone(), target.to_string(), link));
+            }
+        }
+    }
+    for (path, name, link) in links {
+        let created = &mut paths[&path]["post"]["responses"]["201"];
+        if !created["links"].is_object() {
+            created["links"] = serde_json::json!({});
+        }
+        created["links"][name] = link;
+    }
 }
 
 /// `Page_Product.data.items` is an inline copy of `Product`: refer to it instead, so a

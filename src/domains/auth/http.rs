@@ -224,6 +224,8 @@ pub struct RefreshRequest {
     responses(
         (status = 200, description = "A new pair", body = TokenPair),
         (status = 401, description = "Invalid, expired or reused refresh token", body = crate::platform::http::Problem),
+        (status = 403, description = "The account is deactivated", body = crate::platform::http::Problem),
+        (status = 423, description = "The account is locked after failed logins; see Retry-After", body = crate::platform::http::Problem),
     ))]
 async fn refresh(
     State(state): State<AuthState>,
@@ -462,7 +464,7 @@ pub struct PatchUserRequest {
         (status = 200, body = User),
         (status = 403, body = crate::platform::http::Problem),
         (status = 404, body = crate::platform::http::Problem),
-        (status = 409, description = "Phone already registered", body = crate::platform::http::Problem),
+        (status = 409, description = "Phone already registered, or an administrator's own demotion or the last administrator's", body = crate::platform::http::Problem),
         (status = 422, body = crate::platform::http::Problem),
     ))]
 async fn update_user(
@@ -482,7 +484,8 @@ async fn update_user(
 /// Deactivate an account and end its sessions (administrators).
 #[utoipa::path(post, path = "/users/{id}/deactivate", operation_id = "deactivateUser", tag = TAG, security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = User), (status = 403, body = crate::platform::http::Problem), (status = 404, body = crate::platform::http::Problem)))]
+    responses((status = 200, body = User), (status = 403, body = crate::platform::http::Problem), (status = 404, body = crate::platform::http::Problem),
+        (status = 409, description = "The caller's own account, or the last active administrator", body = crate::platform::http::Problem)))]
 async fn deactivate(
     State(state): State<AuthState>,
     admin: RequirePermission<ManageUsers>,

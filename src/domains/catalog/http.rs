@@ -439,7 +439,8 @@ async fn get_product(
 /// Replace a product (its store's owner or an administrator).
 #[utoipa::path(put, path = "/products/{id}", operation_id = "replaceProduct", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = ProductInput,
-    responses((status = 200, body = Product), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Product), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "SKU taken in this store", body = Problem), (status = 422, body = Problem)))]
 async fn replace_product(
     State(state): State<CatalogState>,
     Authenticated(principal): Authenticated,
@@ -454,7 +455,8 @@ async fn replace_product(
 /// Change some fields of a product (its store's owner or an administrator).
 #[utoipa::path(patch, path = "/products/{id}", operation_id = "patchProduct", tag = TAG, security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = ProductPatch,
-    responses((status = 200, body = Product), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Product), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "SKU taken in this store", body = Problem), (status = 422, body = Problem)))]
 async fn patch_product(
     State(state): State<CatalogState>,
     Authenticated(principal): Authenticated,

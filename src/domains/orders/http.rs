@@ -194,7 +194,7 @@ pub struct OrderQuery {
 
 /// The caller's orders; a store's orders with `store_id` (its owner); all for administrators.
 #[utoipa::path(get, path = "/orders", operation_id = "listOrders", tag = TAG, security(("bearer" = [])), params(PageParams, OrderQuery),
-    responses((status = 200, body = Page<Order>)))]
+    responses((status = 200, body = Page<Order>), (status = 404, description = "`store_id` names no store of the caller's", body = Problem)))]
 async fn list_orders(
     State(state): State<OrdersState>,
     Authenticated(principal): Authenticated,
