@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# The API contract, checked against a live server: schemathesis fuzzes every operation of
-# the document the server serves, anonymously, as a user and as an administrator, and
-# fails on any server error, undocumented status code or content type, or response that
-# does not match its schema. Prints the figures of each run at the end.
+# The API contract, checked against a live server:
+# - SDKs generated from the served document, as users generate them: a Python client
+#   (openapi-python-client; any generator warning fails) and TypeScript types
+#   (openapi-typescript, used with openapi-fetch, type-checked strictly without
+#   skipLibCheck), each driving the main journeys (sdk/python, sdk/typescript);
+# - schemathesis fuzzing every operation anonymously, as a user and as an administrator,
+#   failing on any server error, undocumented status code or content type, or response
+#   that does not match its schema. Prints the figures of each run at the end.
 #   scripts/contract.sh [AGORA_BINARY]   (default: the debug build in CARGO_TARGET_DIR)
-# Installs schemathesis (PyPI) when it is missing.
+# Installs schemathesis and openapi-python-client (PyPI) when missing, and the npm packages
+# of sdk/typescript (cached in ~/.cache/agora/npm). Nothing generated is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCHEMATHESIS_VERSION=4.32.5
+PYTHON_CLIENT_VERSION=0.29.1
 TARGET="${CARGO_TARGET_DIR:-target}"
 BIN="${1:-$TARGET/debug/agora}"
 # Cases per operation and phase; the seed makes a failure reproducible.
@@ -20,6 +26,10 @@ st() { python3 -m schemathesis.cli "$@"; }
 if ! st --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
+if ! python3 -m openapi_python_client --version 2>/dev/null | grep -q "$PYTHON_CLIENT_VERSION"; then
+  python3 -m pip install --quiet --disable-pip-version-check "openapi-python-client==$PYTHON_CLIENT_VERSION"
+fi
+(cd sdk/typescript && npm ci --no-audit --no-fund --prefer-offline --cache "$HOME/.cache/agora/npm" >/dev/null)
 
 # HTTP without curl, which a fresh machine may lack: `http METHOD URL [JSON]` prints the body.
 http() {
@@ -69,6 +79,27 @@ token() {
     python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
 }
 
+echo "--- SDKs generated from the served document"
+http GET "$base/api-docs/openapi.json" >"$work/openapi.json"
+python3 -m openapi_python_client generate --path "$work/openapi.json" --meta none \
+  --output-path "$work/python/agora_client" >"$work/python-client.log" 2>&1 || {
+  cat "$work/python-client.log"
+  exit 1
+}
+if grep -qi "warning" "$work/python-client.log"; then
+  cat "$work/python-client.log"
+  echo "openapi-python-client warned about the document" >&2
+  exit 1
+fi
+python3 sdk/python/journey.py "$base" "$work/python" admin@contract.test "$password"
+(
+  cd sdk/typescript
+  rm -rf generated
+  npx openapi-typescript "$work/openapi.json" -o generated/schema.d.ts >/dev/null
+  npx tsc -p tsconfig.json
+  node generated/dist/journey.js "$base" admin@contract.test "$password"
+)
+
 # Logging out would end the session the run authenticates with: those operations are
 # fuzzed in the anonymous run and tested in the API suite.
 keep_session=(--exclude-operation-id logOut --exclude-operation-id logOutEverywhere
@@ -78,10 +109,11 @@ run() {
   local name=$1
   shift
   echo "--- schemathesis: $name"
-  st run "$base/api-docs/openapi.json" --url "$base" --checks "$CHECKS" \
+  # From the scratch directory: schemathesis keeps a cache where it runs.
+  (cd "$work" && st run "$base/api-docs/openapi.json" --url "$base" --checks "$CHECKS" \
     --max-examples "$EXAMPLES" --seed "$SEED" --no-shrink --workers 4 \
     --phases examples,coverage,fuzzing,stateful \
-    --report json --report-json-path "$work/$name.json" "$@" >"$work/$name.txt" 2>&1 || status=1
+    --report json --report-json-path "$work/$name.json" "$@") >"$work/$name.txt" 2>&1 || status=1
   sed -n '/SUMMARY/,$p' "$work/$name.txt"
   if grep -q '^Failures:' "$work/$name.txt"; then
     sed -n '/FAILURES/,/WARNINGS\|SUMMARY/p' "$work/$name.txt" | head -200

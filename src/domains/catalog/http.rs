@@ -65,6 +65,7 @@ impl From<CatalogError> for ApiError {
 pub fn routes(upload_limit: usize) -> OpenApiRouter<CatalogState> {
     let create = OpenApiRouter::new()
         .routes(routes!(create_product, list_products))
+        .routes(routes!(create_product_with_image))
         .layer(DefaultBodyLimit::max(upload_limit));
     OpenApiRouter::new()
         .routes(routes!(create_store, list_stores))
@@ -223,19 +224,17 @@ pub struct ProductForm {
     /// The product, as the JSON body would give it.
     product: ProductInput,
     /// An image file, checked as `POST /files` checks uploads; added to `images`.
-    #[schema(value_type = String, format = Binary)]
-    image: Vec<u8>,
+    #[schema(value_type = Option<String>, format = Binary)]
+    image: Option<Vec<u8>>,
 }
 
-/// Create a product in one of the caller's stores: JSON (images are file ids from
-/// `POST /files`), or a multipart form with a `product` part (that JSON) and an `image` file.
+/// Create a product in one of the caller's stores; images are file ids from `POST /files`.
+/// (A multipart body as `POST /products/with-image` takes is accepted here too.)
 #[utoipa::path(post, path = "/products", operation_id = "createProduct", tag = TAG, security(("bearer" = [])),
-    request_body(content((ProductInput = "application/json"), (ProductForm = "multipart/form-data"))),
+    request_body = ProductInput,
     responses(
         (status = 201, body = Product),
         (status = 409, description = "SKU taken in this store", body = Problem),
-        (status = 413, description = "Image too large", body = Problem),
-        (status = 415, description = "Image type not accepted", body = Problem),
         (status = 422, body = Problem),
     ))]
 async fn create_product(
@@ -248,19 +247,39 @@ async fn create_product(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("multipart/form-data"));
-    let product = if multipart {
-        let form = Multipart::from_request(request, &())
-            .await
-            .map_err(|e| ApiError::new(e.status(), "bad-request", "Bad request", e.body_text()))?;
-        let (input, image) = read_product_form(form).await?;
-        state
-            .svc
-            .create_product_with_image(&principal, input, image)
-            .await?
-    } else {
-        let Json(input) = Json::<ProductInput>::from_request(request, &()).await?;
-        state.svc.create_product(&principal, input).await?
-    };
+    if multipart {
+        return create_product_with_image(State(state), Authenticated(principal), request).await;
+    }
+    let Json(input) = Json::<ProductInput>::from_request(request, &()).await?;
+    let product = state.svc.create_product(&principal, input).await?;
+    Ok((StatusCode::CREATED, Json(product)))
+}
+
+/// Create a product and its first image at once: a multipart form with a `product` part (the
+/// JSON `POST /products` takes) and an optional `image` file. Its own operation, so each
+/// operation of the document has one body type, as SDK generators expect.
+#[utoipa::path(post, path = "/products/with-image", operation_id = "createProductWithImage", tag = TAG, security(("bearer" = [])),
+    request_body(content = ProductForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, body = Product),
+        (status = 409, description = "SKU taken in this store", body = Problem),
+        (status = 413, description = "Image too large", body = Problem),
+        (status = 415, description = "Image type not accepted", body = Problem),
+        (status = 422, body = Problem),
+    ))]
+async fn create_product_with_image(
+    State(state): State<CatalogState>,
+    Authenticated(principal): Authenticated,
+    request: Request,
+) -> Result<(StatusCode, Json<Product>), ApiError> {
+    let form = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| ApiError::new(e.status(), "bad-request", "Bad request", e.body_text()))?;
+    let (input, image) = read_product_form(form).await?;
+    let product = state
+        .svc
+        .create_product_with_image(&principal, input, image)
+        .await?;
     Ok((StatusCode::CREATED, Json(product)))
 }
 

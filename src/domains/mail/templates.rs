@@ -44,9 +44,17 @@ pub struct Template {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[schema(as = EmailTemplateInput)]
 pub struct TemplateInput {
+    /// How sends name it (`order_shipped`).
     #[serde(default)]
+    #[schema(required = true, min_length = 1, example = "order_shipped")]
     pub name: String,
+    /// A minijinja template of the subject line.
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        example = "Your order {{ order_ref }} shipped"
+    )]
     pub subject: String,
     pub html: Option<String>,
     pub text: Option<String>,

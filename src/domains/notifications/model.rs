@@ -236,7 +236,7 @@ mod hhmm {
 /// `GET /notification-preferences`: every category and channel, and the quiet hours.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Preferences {
-    #[schema(value_type = Object, example = json!({"orders": {"email": true, "in_app": true, "sms": false, "push": true}}))]
+    #[schema(value_type = std::collections::HashMap<String, std::collections::HashMap<String, bool>>, example = json!({"orders": {"email": true, "in_app": true, "sms": false, "push": true}}))]
     pub channels: ChannelMatrix,
     pub quiet_hours: Option<QuietHours>,
 }
@@ -247,7 +247,7 @@ pub struct Preferences {
 #[serde(deny_unknown_fields)]
 pub struct PreferencesUpdate {
     #[serde(default)]
-    #[schema(value_type = Object, example = json!({"orders": {"sms": true}, "marketing": {"email": false}}))]
+    #[schema(value_type = std::collections::HashMap<String, std::collections::HashMap<String, bool>>, example = json!({"orders": {"sms": true}, "marketing": {"email": false}}))]
     pub channels: ChannelMatrix,
     #[serde(default, deserialize_with = "present")]
     pub quiet_hours: Option<Option<QuietHours>>,
