@@ -95,14 +95,21 @@ async fn prices_are_bounded_and_currencies_real() {
 #[tokio::test]
 async fn the_last_administrator_stays_one() {
     let app = spawn_app().await;
+    // `/users/{id}` of the account a token belongs to.
+    let path_of = |token: String| {
+        let app = &app;
+        async move {
+            let me: Value = app
+                .get_auth("/api/v1/auth/me", &token)
+                .await
+                .json()
+                .await
+                .unwrap();
+            format!("/api/v1/users/{}", me["id"].as_str().unwrap())
+        }
+    };
     let root = admin(&app, "root@example.com").await;
-    let me: Value = app
-        .get_auth("/api/v1/auth/me", &root)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let my_path = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
+    let my_path = path_of(root.clone()).await;
 
     let demote = |token: &str, path: &str| {
         app.client
@@ -131,13 +138,7 @@ async fn the_last_administrator_stays_one() {
 
     // With a second administrator, each may demote the other, but not both at once.
     let second = admin(&app, "second@example.com").await;
-    let second_me: Value = app
-        .get_auth("/api/v1/auth/me", &second)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let second_path = format!("/api/v1/users/{}", second_me["id"].as_str().unwrap());
+    let second_path = path_of(second.clone()).await;
     let (a, b) = tokio::join!(demote(&root, &second_path), demote(&second, &my_path));
     let statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
     assert!(
