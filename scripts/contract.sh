@@ -115,8 +115,10 @@ run() {
     --phases examples,coverage,fuzzing,stateful --suppress-health-check all \
     --report json --report-json-path "$work/$name.json" "$@") >"$work/$name.txt" 2>&1 || status=1
   sed -n '/SUMMARY/,$p' "$work/$name.txt"
-  if grep -q '^Failures:' "$work/$name.txt"; then
-    sed -n '/FAILURES/,/WARNINGS\|SUMMARY/p' "$work/$name.txt" | head -200
+  if grep -q '^Failures:\|^Errors:' "$work/$name.txt"; then
+    # Errors can quote whole tracebacks: the first lines tell enough.
+    sed -n '/= FAILURES =\|= ERRORS =/,/= WARNINGS =\|= SUMMARY =/p' "$work/$name.txt" |
+      cut -c1-300 | head -200 || true
   fi
 }
 run anonymous
@@ -131,6 +133,7 @@ for name in ("anonymous", "user", "admin"):
     cases = report["test_cases"]
     failures = ", ".join(f'{f["code"]} {f["title"]}: {f["count"]}' for f in report["failures"]) or "none"
     print(f'{name}: {report["operations"]["tested"]} operations, {cases["generated"]} cases, '
-          f'{cases["unique_failures"]} failures ({failures}), {report["running_time"]:.0f} s')
+          f'{cases["unique_failures"]} failures ({failures}), {len(report["errors"])} errors, '
+          f'{report["running_time"]:.0f} s')
 EOF
 exit $status

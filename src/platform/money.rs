@@ -23,12 +23,7 @@ const CURRENCIES: &[&str] = &[
 
 /// The schema of a currency field: one of the codes above (lower case is taken too).
 pub fn currency_schema() -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(CURRENCIES.iter().copied()))
-        .description(Some("An ISO 4217 currency code"))
-        .examples([serde_json::json!("EUR")])
-        .build()
+    crate::platform::openapi::string_enum(CURRENCIES.iter().copied(), "An ISO 4217 currency code")
 }
 
 /// Whether `code` (upper case) is a currency a price may be in.

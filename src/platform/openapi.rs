@@ -54,6 +54,20 @@ impl Modify for DomainTags {
     }
 }
 
+/// The schema of a string that takes one of `values`: for fields and parameters kept as
+/// strings in Rust (validated by hand, with a message naming the field) whose values the
+/// document should still list.
+pub fn string_enum<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    description: &str,
+) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values))
+        .description(Some(description))
+        .build()
+}
+
 /// Responses every operation can give, from the layers in front of every handler.
 const PROBES: &[&str] = &["/health", "/readyz", "/metrics"];
 
@@ -122,6 +136,7 @@ fn complete_operation(path: &str, op: &mut serde_json::Value) {
     });
     let has_body = op.get("requestBody").is_some();
     let has_params = op["parameters"].as_array().is_some_and(|p| !p.is_empty());
+    dedupe_parameters(op);
     let Some(responses) = op["responses"].as_object_mut() else {
         return;
     };
@@ -188,6 +203,20 @@ fn complete_operation(path: &str, op: &mut serde_json::Value) {
         "503",
         "The request took longer than `server.request_timeout_secs`, or a dependency is down",
     );
+}
+
+/// A parameter named both by a handler's `IntoParams` and by the route's path template comes
+/// twice: keep the first (the documented one). A path parameter is always required.
+fn dedupe_parameters(op: &mut serde_json::Value) {
+    // `get_mut`, not `op["parameters"]`: indexing would add `"parameters": null`.
+    let Some(parameters) = op.get_mut("parameters").and_then(|p| p.as_array_mut()) else {
+        return;
+    };
+    let mut seen = std::collections::HashSet::new();
+    parameters.retain(|p| seen.insert((p["in"].to_string(), p["name"].to_string())));
+    for parameter in parameters.iter_mut().filter(|p| p["in"] == "path") {
+        parameter["required"] = serde_json::Value::Bool(true);
+    }
 }
 
 /// `POST /addresses` answers 201 with the address: link it to `GET /addresses/{id}`, `PUT`,

@@ -297,6 +297,17 @@ async fn the_document_tells_generators_every_answer() {
                 id.chars().next().unwrap().is_ascii_lowercase() && !id.contains('_'),
                 "{name}: {id} is not verbNoun"
             );
+            if let Some(params) = op.get("parameters") {
+                assert!(params.is_array(), "{name}: parameters {params}");
+            }
+            let mut params = std::collections::HashSet::new();
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let key = format!("{} {}", param["in"], param["name"]);
+                assert!(params.insert(key.clone()), "{name}: parameter {key} twice");
+                if param["in"] == "path" {
+                    assert_eq!(param["required"], true, "{name}: {key}");
+                }
+            }
             let responses = op["responses"].as_object().unwrap();
             for (status, response) in responses {
                 if status.starts_with('4') || status.starts_with('5') {
@@ -341,6 +352,16 @@ async fn the_document_tells_generators_every_answer() {
     assert_eq!(
         schemas["Page_Product"]["properties"]["data"]["items"]["$ref"],
         "#/components/schemas/Product"
+    );
+    let sort = doc["paths"]["/api/v1/products"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "sort")
+        .unwrap();
+    assert_eq!(
+        sort["schema"]["enum"],
+        json!(["price", "created_at", "name"])
     );
     assert_eq!(
         schemas["LoginRequest"]["required"],

@@ -21,6 +21,7 @@ use crate::domains::auth::contract::{
     RequirePermission,
 };
 use crate::platform::http::{ApiError, FieldError, Json, Page, PageParams, Path, Problem, Query};
+use crate::platform::openapi::string_enum;
 
 const TAG: &str = "catalog";
 
@@ -356,9 +357,19 @@ pub struct ProductQuery {
     /// Only products with stock.
     pub in_stock: Option<bool>,
     /// `price`, `created_at` (default) or `name`.
+    #[param(schema_with = sort_schema)]
     pub sort: Option<String>,
     /// `asc` or `desc` (default `desc` for created_at, `asc` otherwise).
+    #[param(schema_with = order_schema)]
     pub order: Option<String>,
+}
+
+fn sort_schema() -> utoipa::openapi::Object {
+    string_enum(["price", "created_at", "name"], "What to sort by")
+}
+
+fn order_schema() -> utoipa::openapi::Object {
+    string_enum(["asc", "desc"], "Ascending or descending")
 }
 
 impl ProductQuery {

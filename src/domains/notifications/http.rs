@@ -23,6 +23,7 @@ use crate::domains::auth::contract::{
     RequirePermission,
 };
 use crate::platform::http::{ApiError, Json, Page, PageParams, Path, Problem, Query};
+use crate::platform::openapi::string_enum;
 
 const TAG: &str = "notifications";
 
@@ -292,10 +293,44 @@ pub struct TemplateInput {
     pub body: String,
 }
 
+/// The event type and channel a notification template is for.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct TemplateKey {
+    #[param(schema_with = event_type_schema, example = "orders.status_changed")]
+    event_type: String,
+    /// A channel, or `*` for every channel without a template of its own.
+    #[param(schema_with = template_channel_schema, example = "sms")]
+    channel: String,
+}
+
+/// The event type and the one channel a preview renders.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct PreviewKey {
+    #[param(schema_with = event_type_schema, example = "orders.status_changed")]
+    event_type: String,
+    channel: Channel,
+}
+
+fn event_type_schema() -> utoipa::openapi::Object {
+    let events = super::templates::EVENT_TYPES.iter().map(|(name, _)| *name);
+    string_enum(events, "An event type notifications render")
+}
+
+fn template_channel_schema() -> utoipa::openapi::Object {
+    string_enum(
+        ["email", "in_app", "sms", "push", "*"],
+        "A channel, or `*` for all",
+    )
+}
+
 /// Create or replace the template of an event type for a channel (`*`: every channel
 /// without its own). Refused with the error if it does not render with the event's variables.
 #[utoipa::path(put, path = "/notification-templates/{event_type}/{channel}", operation_id = "setNotificationTemplate", tag = TAG, security(("bearer" = [])),
-    params(("event_type" = String, Path, example = "orders.status_changed"), ("channel" = String, Path, example = "sms")),
+    params(TemplateKey),
     request_body = TemplateInput,
     responses((status = 200, body = TemplateRow), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn put_template(
@@ -314,7 +349,7 @@ async fn put_template(
 
 /// Remove a channel's own template (the channel then uses `*`).
 #[utoipa::path(delete, path = "/notification-templates/{event_type}/{channel}", operation_id = "deleteNotificationTemplate", tag = TAG, security(("bearer" = [])),
-    params(("event_type" = String, Path), ("channel" = String, Path)),
+    params(TemplateKey),
     responses((status = 204, description = "Removed"), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn delete_template(
     State(state): State<NotificationsState>,
@@ -334,7 +369,7 @@ pub struct Preview {
 
 /// What the event's template for a channel renders with sample variables.
 #[utoipa::path(post, path = "/notification-templates/{event_type}/{channel}/preview", operation_id = "previewNotificationTemplate", tag = TAG, security(("bearer" = [])),
-    params(("event_type" = String, Path), ("channel" = Channel, Path)),
+    params(PreviewKey),
     responses((status = 200, body = Preview), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn preview_template(
     State(state): State<NotificationsState>,
