@@ -6,6 +6,7 @@ use utoipa::openapi::tag::TagBuilder;
 use utoipa::{Modify, OpenApi};
 
 use crate::platform::http::error::PROBLEM_JSON;
+use crate::platform::http::UNLIMITED_PATHS;
 use crate::platform::http::{FieldError, Problem};
 
 #[derive(OpenApi)]
@@ -67,9 +68,6 @@ pub fn string_enum<'a>(
         .description(Some(description))
         .build()
 }
-
-/// Responses every operation can give, from the layers in front of every handler.
-const PROBES: &[&str] = &["/health", "/readyz", "/metrics"];
 
 /// Completes the document the routes describe with what the platform adds to every route,
 /// so SDK generators and fuzzers see every answer the server can give:
@@ -178,7 +176,8 @@ fn complete_operation(path: &str, op: &mut serde_json::Value) {
     if has_body || has_params {
         add(responses, "422", "The body or a parameter is of the wrong shape or out of range; `errors` names the fields");
     }
-    if !PROBES.contains(&path) {
+    // The rate limit's exemptions are the only operations without a 429.
+    if !UNLIMITED_PATHS.contains(&path) {
         add(
             responses,
             "429",

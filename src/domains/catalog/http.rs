@@ -20,6 +20,7 @@ use crate::domains::auth::contract::{
     permissions::ManageAnyResource, Authenticated, Authenticator, MaybeAuthenticated,
     RequirePermission,
 };
+use crate::platform::http::extract::json_object;
 use crate::platform::http::{ApiError, FieldError, Json, Page, PageParams, Path, Problem, Query};
 use crate::platform::openapi::string_enum;
 
@@ -310,14 +311,9 @@ async fn read_product_form(
             Some("product") if input.is_some() => return Err(twice("product")),
             Some("image") if image.is_some() => return Err(twice("image")),
             Some("product") => {
-                let text = field.text().await.map_err(malformed)?;
-                let value: serde_json::Value =
-                    serde_json::from_str(&text).map_err(|e| refuse("product", e.to_string()))?;
-                if !value.is_object() {
-                    return Err(refuse("product", "expected a JSON object".into()));
-                }
-                let parsed: ProductInput = serde_path_to_error::deserialize(value)
-                    .map_err(|e| refuse("product", e.to_string()))?;
+                let bytes = field.bytes().await.map_err(malformed)?;
+                let parsed: ProductInput =
+                    json_object(&bytes).map_err(|e| refuse("product", e.detail))?;
                 input = Some(parsed);
             }
             Some("image") => {

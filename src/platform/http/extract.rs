@@ -1,5 +1,6 @@
 //! Extractors whose rejections are problem+json: use these instead of axum's.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
@@ -22,25 +23,68 @@ where
 {
     type Rejection = ApiError;
 
+    /// axum's `Json` with one check more, made on the bytes before the one parse.
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
-        // serde would take `["a@b.c", "pw"]` for `{email, password}`: every body is an object.
-        if !value.is_object() {
-            return Err(shape_error("expected a JSON object"));
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "Expected request with `Content-Type: application/json`",
+            ));
         }
-        serde_path_to_error::deserialize(value)
-            .map(Json)
-            .map_err(|e| shape_error(e.to_string()))
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            let (slug, title) = match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "Payload too large"),
+                _ => ("bad-request", "Bad request"),
+            };
+            ApiError::new(e.status(), slug, title, e.body_text())
+        })?;
+        json_object(&bytes).map(Json)
     }
 }
 
-fn shape_error(detail: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation",
-        "Invalid request",
-        format!("Failed to deserialize the JSON body into the target type: {detail}"),
-    )
+/// `application/json`, or any `+json` type.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(content_type) = headers.get(axum::http::header::CONTENT_TYPE) else {
+        return false;
+    };
+    let essence = content_type
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// A JSON object as `T`: malformed JSON is 400, anything but an object (serde would take
+/// `["a@b.c", "pw"]` for `{email, password}`) or the wrong shape is 422 naming the field.
+pub fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let starts_an_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !starts_an_object {
+        // Only on this error path is the body read a second time, to tell which error it is.
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid request",
+                "Failed to deserialize the JSON body into the target type: expected a JSON object",
+            ),
+            Err(e) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "Malformed JSON",
+                format!("Failed to parse the request body as JSON: {e}"),
+            ),
+        });
+    }
+    axum::Json::<T>::from_bytes(bytes)
+        .map(|axum::Json(value)| value)
+        .map_err(ApiError::from)
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {

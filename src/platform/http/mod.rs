@@ -36,7 +36,7 @@ use crate::platform::metrics::Metrics;
 pub const API_PREFIX: &str = "/api/v1";
 
 /// Probes and scrapes are never rate limited.
-const UNLIMITED_PATHS: &[&str] = &["/health", "/readyz", "/metrics"];
+pub const UNLIMITED_PATHS: &[&str] = &["/health", "/readyz", "/metrics"];
 
 /// Wraps `router` in the platform middleware, outermost first: request id, span + access
 /// log + metrics, client address, CORS, compression, security headers, problem+json, timeout, body limit,
