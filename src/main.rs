@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 use agora::platform::metrics::Metrics;
 
+mod healthcheck;
+
 use agora::platform::telemetry;
 use agora::{app, Application, Settings};
 
@@ -33,6 +35,15 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document (JSON) of this build.
     Openapi,
+    /// Ask a running server whether it is ready (`GET /readyz`); exit 0 when it answers 200.
+    /// For container health checks: needs no curl or wget in the image.
+    Healthcheck {
+        /// Where to ask; by default this configuration's port on the loopback address.
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, default_value_t = 5)]
+        timeout_secs: u64,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -125,6 +136,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load(&cli.config_dir)?;
+    if let Command::Healthcheck { url, timeout_secs } = &command {
+        let url = url.clone().unwrap_or_else(|| {
+            healthcheck::readyz_url(&settings.server.host, settings.server.port)
+        });
+        let status = healthcheck::probe(&url, std::time::Duration::from_secs(*timeout_secs))?;
+        println!("{url}: {status}");
+        return if status == 200 {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("{url} answered {status}"))
+        };
+    }
     if let Command::Config {
         command: ConfigCommand::Check,
     } = command

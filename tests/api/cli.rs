@@ -104,6 +104,34 @@ async fn starts_with_no_config_and_serves_on_the_database_under_test() {
         "file mailer outbox created"
     );
 
+    // What a container's HEALTHCHECK runs: 0 while ready, non-zero with the reason otherwise.
+    let probe = agora(cwd.path())
+        .args([
+            "healthcheck",
+            "--url",
+            &format!("{}/readyz", running.address),
+        ])
+        .output()
+        .unwrap();
+    assert!(probe.status.success(), "{probe:?}");
+    assert!(
+        String::from_utf8_lossy(&probe.stdout).ends_with(": 200\n"),
+        "{probe:?}"
+    );
+    let missing = agora(cwd.path())
+        .args([
+            "healthcheck",
+            "--url",
+            &format!("{}/no-such-path", running.address),
+        ])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success(), "{missing:?}");
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("answered 404"),
+        "{missing:?}"
+    );
+
     // One access-log line per request, with request id, route, status and latency.
     let response = http
         .get(format!("{}/health", running.address))
@@ -113,8 +141,14 @@ async fn starts_with_no_config_and_serves_on_the_database_under_test() {
         .unwrap();
     assert_eq!(response.status(), 200);
     let logs = running.logs.clone();
+    let address = running.address.clone();
     let status = sigterm_and_wait(running);
     assert!(status.success(), "{status}");
+    let stopped = agora(cwd.path())
+        .args(["healthcheck", "--url", &format!("{address}/readyz")])
+        .output()
+        .unwrap();
+    assert!(!stopped.status.success(), "{stopped:?}");
     // The reader thread may still be draining the pipe.
     eventually_blocking("the shutdown to be logged", || {
         let logs = logs.lock().unwrap();
