@@ -19,6 +19,7 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub queue: QueueMetrics,
     db_pool: IntGaugeVec,
+    db_pool_max: IntGaugeVec,
 }
 
 #[derive(Clone)]
@@ -149,12 +150,24 @@ impl Metrics {
             )
             .unwrap(),
         );
+        let db_pool_max = register(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "db_pool_max_connections",
+                    "The most connections a database pool may open",
+                ),
+                &["pool"],
+            )
+            .unwrap(),
+        );
         Self {
             registry,
             http_requests,
             http_duration,
             queue,
             db_pool,
+            db_pool_max,
         }
     }
 
@@ -167,6 +180,9 @@ impl Metrics {
             self.db_pool
                 .with_label_values(&[stats.pool, "in_use"])
                 .set(stats.size.saturating_sub(stats.idle) as i64);
+            self.db_pool_max
+                .with_label_values(&[stats.pool])
+                .set(stats.max as i64);
         }
         let mut out = Vec::new();
         TextEncoder::new()

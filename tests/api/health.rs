@@ -78,6 +78,13 @@ async fn metrics_count_requests_by_route_template() {
         metrics.contains("http_request_duration_seconds_bucket{method=\"GET\",route=\"/health\"")
     );
     assert!(metrics.contains("db_pool_connections{pool="));
+    // The pool's ceiling, for a saturation ratio: the SQLite writer is one connection.
+    let ceiling = if app.db.backend() == agora::platform::db::Backend::Postgres {
+        "db_pool_max_connections{pool=\"postgres\"}"
+    } else {
+        "db_pool_max_connections{pool=\"sqlite_writer\"} 1"
+    };
+    assert!(metrics.contains(ceiling), "{metrics}");
 }
 
 #[tokio::test]

@@ -90,6 +90,9 @@ pub struct PoolStats {
     pub pool: &'static str,
     pub size: u32,
     pub idle: u32,
+    /// The most connections the pool may open (`database.max_connections`, or 1 for the
+    /// SQLite writer).
+    pub max: u32,
 }
 
 impl Db {
@@ -206,17 +209,20 @@ impl Db {
     }
 
     pub fn pool_stats(&self) -> Vec<PoolStats> {
-        let stats = |pool: &'static str, size: u32, idle: usize| PoolStats {
-            pool,
-            size,
-            idle: idle as u32,
-        };
+        fn stats<DB: sqlx::Database>(pool: &'static str, of: &sqlx::Pool<DB>) -> PoolStats {
+            PoolStats {
+                pool,
+                size: of.size(),
+                idle: of.num_idle() as u32,
+                max: of.options().get_max_connections(),
+            }
+        }
         match &self.pools {
             Pools::Sqlite { writer, reader } => vec![
-                stats("sqlite_writer", writer.size(), writer.num_idle()),
-                stats("sqlite_reader", reader.size(), reader.num_idle()),
+                stats("sqlite_writer", writer),
+                stats("sqlite_reader", reader),
             ],
-            Pools::Postgres(pool) => vec![stats("postgres", pool.size(), pool.num_idle())],
+            Pools::Postgres(pool) => vec![stats("postgres", pool)],
         }
     }
 

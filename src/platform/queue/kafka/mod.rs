@@ -266,25 +266,8 @@ impl QueueBackend for KafkaQueue {
         ))
     }
 
-    /// `pending` is the groups' lag (main and retry topics), `dead` the recorded dead letters.
     async fn stats(&self) -> Result<Vec<ConsumerStats>, DbError> {
-        let mut by_group: HashMap<String, ConsumerStats> = HashMap::new();
-        for s in self.0.dead.stats().await? {
-            by_group.insert(s.consumer.clone(), s);
-        }
-        for (key, lag) in self.0.lag.lock().expect("lock").iter() {
-            let group = key.strip_suffix(".retry").unwrap_or(key).to_string();
-            let s = by_group
-                .entry(group.clone())
-                .or_insert_with(|| ConsumerStats {
-                    consumer: group,
-                    ..Default::default()
-                });
-            s.pending += lag;
-        }
-        let mut stats: Vec<ConsumerStats> = by_group.into_values().collect();
-        stats.sort_by(|a, b| a.consumer.cmp(&b.consumer));
-        Ok(stats)
+        self.0.consumer_stats().await
     }
 
     async fn dead_letters(
@@ -320,6 +303,28 @@ impl QueueBackend for KafkaQueue {
 }
 
 impl Shared {
+    /// Every group this process knows (by its lag or its dead letters): `pending` is the lag
+    /// of its main and retry topics, `dead` its recorded dead letters.
+    async fn consumer_stats(&self) -> Result<Vec<ConsumerStats>, DbError> {
+        let mut by_group: HashMap<String, ConsumerStats> = HashMap::new();
+        for s in self.dead.stats().await? {
+            by_group.insert(s.consumer.clone(), s);
+        }
+        for (key, lag) in self.lag.lock().expect("lock").iter() {
+            let group = key.strip_suffix(".retry").unwrap_or(key).to_string();
+            let s = by_group
+                .entry(group.clone())
+                .or_insert_with(|| ConsumerStats {
+                    consumer: group,
+                    ..Default::default()
+                });
+            s.pending += lag;
+        }
+        let mut stats: Vec<ConsumerStats> = by_group.into_values().collect();
+        stats.sort_by(|a, b| a.consumer.cmp(&b.consumer));
+        Ok(stats)
+    }
+
     async fn run_housekeeping(self: Arc<Self>, stop: CancellationToken) {
         let every = Duration::from_secs(self.settings.metrics_interval_secs.max(1));
         loop {
@@ -327,15 +332,8 @@ impl Shared {
                 Ok(n) => self.metrics.unrelayed.set(n as i64),
                 Err(e) => tracing::warn!(error = %e, "could not count the outbox"),
             }
-            match self.dead.stats().await {
-                Ok(stats) => {
-                    let mut stats = stats;
-                    let lag = self.lag.lock().expect("lock").clone();
-                    for s in &mut stats {
-                        s.pending = lag.get(&s.consumer).copied().unwrap_or_default();
-                    }
-                    self.metrics.set_backlog(&stats);
-                }
+            match self.consumer_stats().await {
+                Ok(stats) => self.metrics.set_backlog(&stats),
                 Err(e) => tracing::warn!(error = %e, "could not read dead letters"),
             }
             let cutoff = Utc::now() - chrono::Duration::hours(self.settings.retention_hours as i64);
