@@ -312,6 +312,50 @@ async fn the_status_machine_and_who_may_move_it() {
 }
 
 #[tokio::test]
+async fn an_owner_buying_from_their_own_store_may_cancel_as_the_buyer() {
+    let app = spawn_app().await;
+    let (owner, item) = shop(&app, 3).await;
+    let address: Value = app
+        .post_auth(
+            "/api/v1/addresses",
+            &owner.token,
+            &json!({"label": "Shop", "recipient": "Sam Shop", "street": "1 Main Street",
+                    "city": "Springfield", "postal_code": "12345", "country": "US"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let both = Buyer {
+        token: owner.token.clone(),
+        address,
+    };
+    let placed: Value = order(
+        &app,
+        &both,
+        None,
+        json!([{"product_id": item["id"], "quantity": 2}]),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    // Buyer and seller at once: the buyer's cancel is allowed, the seller's steps are listed.
+    let refused =
+        assert_problem(move_to(&app, &owner.token, &placed, "delivered").await, 409).await;
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("allowed next: [cancelled]"),
+        "{refused}"
+    );
+    let cancelled = move_to(&app, &owner.token, &placed, "cancelled").await;
+    assert_eq!(cancelled.status(), 200);
+    assert_eq!(stock(&app, &item).await, 3);
+}
+
+#[tokio::test]
 async fn unpaid_orders_expire_and_return_their_stock() {
     let app = spawn_app_with(
         |s| {

@@ -307,24 +307,34 @@ impl OrdersService {
         })
     }
 
-    async fn actor(&self, principal: &Principal, row: &OrderRow) -> Result<Actor, OrderError> {
+    /// Every part `principal` plays in the order: a store owner who bought from their own
+    /// store is buyer and seller, and may do what either may.
+    async fn actors(
+        &self,
+        principal: &Principal,
+        row: &OrderRow,
+    ) -> Result<Vec<Actor>, OrderError> {
+        let mut actors = Vec::new();
         if principal.can(Permission::ManageAnyResource) {
-            return Ok(Actor::Admin);
+            actors.push(Actor::Admin);
         }
         if self.inventory.store_owner(row.store_id).await? == Some(principal.user_id) {
-            return Ok(Actor::StoreOwner);
+            actors.push(Actor::StoreOwner);
         }
         if row.buyer_id == principal.user_id {
-            return Ok(Actor::Buyer);
+            actors.push(Actor::Buyer);
         }
-        Err(OrderError::NotFound("no such order"))
+        if actors.is_empty() {
+            return Err(OrderError::NotFound("no such order"));
+        }
+        Ok(actors)
     }
 
     pub async fn order(&self, principal: &Principal, id: Uuid) -> Result<Order, OrderError> {
         let row = repo::order(&self.db, id)
             .await?
             .ok_or(OrderError::NotFound("no such order"))?;
-        self.actor(principal, &row).await?;
+        self.actors(principal, &row).await?;
         self.load(row).await
     }
 
@@ -363,7 +373,7 @@ impl OrdersService {
         &self,
         id: Uuid,
         to: Status,
-        actor: Actor,
+        actors: &[Actor],
         actor_id: Option<Uuid>,
         reason: Option<&str>,
     ) -> Result<Order, OrderError> {
@@ -373,12 +383,13 @@ impl OrdersService {
             .await?
             .ok_or(OrderError::NotFound("no such order"))?;
         let from = Status::parse(&row.status).unwrap_or(Status::PendingPayment);
-        if !from.allows(to, actor) {
+        let allowed_for = |to: Status| actors.iter().any(|actor| from.allows(to, *actor));
+        if !allowed_for(to) {
             let allowed = from
                 .next()
                 .iter()
                 .copied()
-                .filter(|s| from.allows(*s, actor))
+                .filter(|s| allowed_for(*s))
                 .collect();
             return Err(OrderError::InvalidTransition { from, to, allowed });
         }
@@ -424,8 +435,8 @@ impl OrdersService {
         let row = repo::order(&self.db, id)
             .await?
             .ok_or(OrderError::NotFound("no such order"))?;
-        let actor = self.actor(principal, &row).await?;
-        self.transition(id, to, actor, Some(principal.user_id), reason)
+        let actors = self.actors(principal, &row).await?;
+        self.transition(id, to, &actors, Some(principal.user_id), reason)
             .await
     }
 
@@ -437,7 +448,7 @@ impl OrdersService {
                 .transition(
                     id,
                     Status::Expired,
-                    Actor::System,
+                    &[Actor::System],
                     None,
                     Some("not paid in time"),
                 )
@@ -482,7 +493,7 @@ impl OrdersService {
         self.transition(
             event.order_id,
             Status::Paid,
-            Actor::System,
+            &[Actor::System],
             None,
             Some(&format!("payment {}", event.event_id)),
         )
