@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this script):
 #   formatting and lints, unit tests, the integration suite on SQLite and on PostgreSQL,
-#   the API contract fuzzed against a live server (scripts/contract.sh), and a build of
-#   every domain feature on its own.
+#   the API contract fuzzed against a live server (scripts/contract.sh), a build of every
+#   domain feature on its own, and the container image and compose stack
+#   (scripts/container.sh, which installs Docker and makes its base images when missing).
 # Needs: the Rust toolchain, python3, PostgreSQL on 127.0.0.1:5432 (trust auth, or set
 # TEST_POSTGRES_URL). Installs aiosmtpd (the SMTP test server) when it is missing, and tansu
 # (a Kafka-protocol broker, built from crates.io once: about 20 minutes on 2 cores) under
@@ -58,8 +59,7 @@ start_tansu() {
     --advertised-listener-url "tcp://127.0.0.1:$port" \
     --storage-engine "sqlite://tansu.db" >"$dir/tansu.log" 2>&1) &
   TANSU_PID=$!
-  # Stopped, and its storage removed, however the script ends.
-  trap "kill $TANSU_PID 2>/dev/null || true; rm -rf '$dir'" EXIT
+  TANSU_DIR=$dir
   for _ in $(seq 1 50); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       export TEST_KAFKA_BROKERS="127.0.0.1:$port"
@@ -71,6 +71,16 @@ start_tansu() {
   echo "tansu did not start; see $dir/tansu.log" >&2
   exit 1
 }
+
+# Background work is stopped, and tansu's storage removed, however the script ends.
+cleanup() {
+  [ -n "${TANSU_PID:-}" ] && kill "$TANSU_PID" 2>/dev/null
+  [ -n "${TANSU_DIR:-}" ] && rm -rf "$TANSU_DIR"
+  [ -n "${CONTAINER_BUILD:-}" ] && pkill -TERM -P "$CONTAINER_BUILD" 2>/dev/null && kill "$CONTAINER_BUILD" 2>/dev/null
+  [ -n "${CONTAINER_LOG:-}" ] && rm -f "$CONTAINER_LOG"
+  return 0
+}
+trap cleanup EXIT
 
 step "prerequisites"
 ensure_postgres
@@ -84,6 +94,13 @@ cargo clippy --all-targets --locked --features kafka -- -D warnings
 
 step "build the tests once"
 cargo test --locked --features kafka --no-run
+
+# The container image builds beside the test suites, which leave the cores idle much of the
+# time; its output is shown at the container step.
+CONTAINER_LOG="$(mktemp)"
+bash scripts/container.sh build >"$CONTAINER_LOG" 2>&1 &
+CONTAINER_BUILD=$!
+echo "building the container image in the background (shown at the container step)"
 
 step "unit tests and integration suite on SQLite (Kafka tests on tansu)"
 cargo test --locked --features kafka
@@ -102,5 +119,13 @@ for domain in "${DOMAINS[@]}"; do
   cargo check --locked --no-default-features --features "$domain"
 done
 cargo clippy --locked -- -D warnings
+
+step "the container image and the compose stack (scripts/container.sh)"
+build_status=0
+wait "$CONTAINER_BUILD" || build_status=$?
+CONTAINER_BUILD=""
+cat "$CONTAINER_LOG"
+[ "$build_status" = 0 ] || { echo "the container image build failed ($build_status)" >&2; exit 1; }
+bash scripts/container.sh run
 
 step "all passed"
