@@ -166,6 +166,14 @@ def dashboards(prometheus, directory):
     assert not missing, f"panels without data: {missing}"
     print(f"every dashboard query answers: {len(queries)} queries")
 
+    # The alert rules the stack mounts are the ones promtool tested, all loaded.
+    with open("docker/prometheus/alerts.yml") as f:
+        written = sorted(line.split(":", 1)[1].strip() for line in f if line.strip().startswith("- alert:"))
+    rules = json.load(urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=10))["data"]["groups"]
+    loaded = sorted(rule["name"] for group in rules for rule in group["rules"])
+    assert loaded == written, f"loaded {loaded}, written {written}"
+    print(f"Prometheus loaded the {len(loaded)} alert rules")
+
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
