@@ -62,6 +62,14 @@ pub fn serve(mut cmd: Command) -> Running {
     }
 }
 
+/// `agora healthcheck --url URL`, as a container's HEALTHCHECK runs it.
+fn healthcheck(cwd: &std::path::Path, url: &str) -> std::process::Output {
+    agora(cwd)
+        .args(["healthcheck", "--url", url])
+        .output()
+        .unwrap()
+}
+
 fn sigterm_and_wait(mut running: Running) -> std::process::ExitStatus {
     unsafe { libc::kill(running.child.id() as i32, libc::SIGTERM) };
     eventually_blocking("agora to stop on SIGTERM", || {
@@ -105,27 +113,13 @@ async fn starts_with_no_config_and_serves_on_the_database_under_test() {
     );
 
     // What a container's HEALTHCHECK runs: 0 while ready, non-zero with the reason otherwise.
-    let probe = agora(cwd.path())
-        .args([
-            "healthcheck",
-            "--url",
-            &format!("{}/readyz", running.address),
-        ])
-        .output()
-        .unwrap();
+    let probe = healthcheck(cwd.path(), &format!("{}/readyz", running.address));
     assert!(probe.status.success(), "{probe:?}");
     assert!(
         String::from_utf8_lossy(&probe.stdout).ends_with(": 200\n"),
         "{probe:?}"
     );
-    let missing = agora(cwd.path())
-        .args([
-            "healthcheck",
-            "--url",
-            &format!("{}/no-such-path", running.address),
-        ])
-        .output()
-        .unwrap();
+    let missing = healthcheck(cwd.path(), &format!("{}/no-such-path", running.address));
     assert!(!missing.status.success(), "{missing:?}");
     assert!(
         String::from_utf8_lossy(&missing.stderr).contains("answered 404"),
@@ -144,10 +138,7 @@ async fn starts_with_no_config_and_serves_on_the_database_under_test() {
     let address = running.address.clone();
     let status = sigterm_and_wait(running);
     assert!(status.success(), "{status}");
-    let stopped = agora(cwd.path())
-        .args(["healthcheck", "--url", &format!("{address}/readyz")])
-        .output()
-        .unwrap();
+    let stopped = healthcheck(cwd.path(), &format!("{address}/readyz"));
     assert!(!stopped.status.success(), "{stopped:?}");
     // The reader thread may still be draining the pipe.
     eventually_blocking("the shutdown to be logged", || {

@@ -18,19 +18,29 @@ pub struct Buyer {
 pub async fn buyer(app: &TestApp, email: &str) -> Buyer {
     let (_, tokens) = app.register(email).await;
     let token = tokens["access_token"].as_str().unwrap().to_string();
+    let address = address_for(app, &token).await;
+    Buyer { token, address }
+}
+
+/// A delivery address of the account behind `token`.
+async fn address_for(app: &TestApp, token: &str) -> Value {
     let address = app
         .post_auth(
             "/api/v1/addresses",
-            &token,
+            token,
             &json!({"label": "Home", "recipient": "Ada Lovelace", "street": "12 St James's Square",
                     "city": "London", "postal_code": "SW1Y 4LB", "country": "gb"}),
         )
         .await;
     assert_eq!(address.status(), 201);
-    Buyer {
-        token,
-        address: address.json().await.unwrap(),
-    }
+    address.json().await.unwrap()
+}
+
+/// An order placed without an idempotency key, as the answer's body.
+async fn place(app: &TestApp, buyer: &Buyer, items: Value) -> Value {
+    let placed = order(app, buyer, None, items).await;
+    assert_eq!(placed.status(), 201);
+    placed.json().await.unwrap()
 }
 
 pub async fn order(
@@ -225,16 +235,12 @@ async fn the_status_machine_and_who_may_move_it() {
     let (shop_owner, item) = shop(&app, 10).await;
     let ada = buyer(&app, "ada@example.com").await;
     let root = admin(&app, "root@example.com").await;
-    let placed: Value = order(
+    let placed = place(
         &app,
         &ada,
-        None,
         json!([{"product_id": item["id"], "quantity": 1}]),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
 
     let refused = assert_problem(move_to(&app, &ada.token, &placed, "fulfilled").await, 409).await;
     assert!(
@@ -291,16 +297,12 @@ async fn the_status_machine_and_who_may_move_it() {
     assert_eq!(store_orders["pagination"]["total"], 1);
 
     // Cancelling gives the stock back.
-    let second: Value = order(
+    let second = place(
         &app,
         &ada,
-        None,
         json!([{"product_id": item["id"], "quantity": 4}]),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(stock(&app, &item).await, 5);
     assert_eq!(
         move_to(&app, &ada.token, &second, "cancelled")
@@ -315,31 +317,16 @@ async fn the_status_machine_and_who_may_move_it() {
 async fn an_owner_buying_from_their_own_store_may_cancel_as_the_buyer() {
     let app = spawn_app().await;
     let (owner, item) = shop(&app, 3).await;
-    let address: Value = app
-        .post_auth(
-            "/api/v1/addresses",
-            &owner.token,
-            &json!({"label": "Shop", "recipient": "Sam Shop", "street": "1 Main Street",
-                    "city": "Springfield", "postal_code": "12345", "country": "US"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
     let both = Buyer {
+        address: address_for(&app, &owner.token).await,
         token: owner.token.clone(),
-        address,
     };
-    let placed: Value = order(
+    let placed = place(
         &app,
         &both,
-        None,
         json!([{"product_id": item["id"], "quantity": 2}]),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     // Buyer and seller at once: the buyer's cancel is allowed, the seller's steps are listed.
     let refused =
         assert_problem(move_to(&app, &owner.token, &placed, "delivered").await, 409).await;
@@ -418,16 +405,12 @@ async fn a_signed_payment_marks_the_order_paid_once() {
     .await;
     let (_, item) = shop(&app, 5).await;
     let ada = buyer(&app, "ada@example.com").await;
-    let placed: Value = order(
+    let placed = place(
         &app,
         &ada,
-        None,
         json!([{"product_id": item["id"], "quantity": 1}]),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     let body = json!({"event_id": "evt_1", "order_id": placed["id"], "type": "payment.succeeded"})
         .to_string();
     let deliver = |signature: String| {
