@@ -16,27 +16,19 @@ use crate::domains;
 use crate::platform::clock::Clock;
 use crate::platform::config::Settings;
 use crate::platform::db::Db;
+use crate::platform::remote::{require_service_key, INTERNAL_PREFIX};
 use crate::platform::http::health::{self, HealthState};
 use crate::platform::http::rate_limit::RateLimit;
 use crate::platform::http::{self as platform_http, middleware, API_PREFIX};
 use crate::platform::mailer::{self, Mailer};
 use crate::platform::metrics::Metrics;
 use crate::platform::openapi::ApiDoc;
-use crate::platform::queue::{Consumer, QueueBackend};
+use crate::platform::queue::Consumer;
+use crate::platform::Task;
 
 pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
 
-/// What every domain is built on.
-#[derive(Clone)]
-pub struct Platform {
-    pub settings: Arc<Settings>,
-    pub db: Db,
-    pub queue: Arc<dyn QueueBackend>,
-    pub mailer: Arc<dyn Mailer>,
-    pub metrics: Metrics,
-    /// Business time for every domain; see `platform::clock`.
-    pub clock: Clock,
-}
+pub use crate::platform::Platform;
 
 /// The OpenAPI document of this build: platform routes and every enabled domain's.
 /// Needs no database, so `agora openapi` works anywhere.
@@ -46,6 +38,7 @@ pub fn openapi() -> serde_json::Value {
         .nest(API_PREFIX, health::api_routes())
         .into_openapi();
     doc.merge(domains::openapi());
+    crate::platform::openapi::add_domain_tags(&mut doc, &domains::enabled());
     crate::platform::openapi::complete(doc)
 }
 
@@ -59,7 +52,10 @@ pub async fn connect_database(settings: &Settings) -> anyhow::Result<Db> {
         )
     })?;
     if settings.database.migrate_on_start {
-        db.migrate().await.context("applying migrations")?;
+        let domains: Vec<_> = domains::enabled().iter().map(|d| d.name).collect();
+        db.migrate(&health::migration_owners(&domains))
+            .await
+            .context("applying migrations")?;
     }
     Ok(db)
 }
@@ -98,6 +94,10 @@ impl ApplicationBuilder {
     }
 
     pub async fn build(self) -> anyhow::Result<Application> {
+        let problems = domains::check_settings(&self.settings);
+        if !problems.is_empty() {
+            anyhow::bail!("configuration: {}", problems.join("; "));
+        }
         let settings = Arc::new(self.settings);
         let db = connect_database(&settings).await?;
         let metrics = Metrics::new();
@@ -130,6 +130,7 @@ impl ApplicationBuilder {
             db,
             queue,
             metrics: metrics.clone(),
+            domains: domains::enabled().iter().map(|d| d.name).collect(),
         };
         let (mut router, _) = OpenApiRouter::new()
             .merge(health::routes().with_state(health_state.clone()))
@@ -143,6 +144,17 @@ impl ApplicationBuilder {
             .split_for_parts();
         if let Some(extra) = self.routes {
             router = router.merge(extra);
+        }
+        // Served only when the deployment has a service key; unknown callers get 403.
+        if let Some(key) = settings.server.service_key.as_ref().map(|k| k.expose()) {
+            let key: Arc<str> = Arc::from(key);
+            router = router.nest(
+                INTERNAL_PREFIX,
+                mounted.internal.layer(axum::middleware::from_fn_with_state(
+                    key,
+                    require_service_key,
+                )),
+            );
         }
         router = if settings.openapi.swagger_ui {
             router.merge(
@@ -186,7 +198,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     consumers: Vec<Arc<dyn Consumer>>,
-    tasks: Vec<domains::Task>,
+    tasks: Vec<Task>,
     limiter: Option<Arc<RateLimit>>,
     shutdown: CancellationToken,
     os_signals: bool,

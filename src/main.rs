@@ -136,6 +136,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load(&cli.config_dir)?;
+    let problems = agora::domains::check_settings(&settings);
+    if !problems.is_empty() {
+        anyhow::bail!("configuration: {}", problems.join("; "));
+    }
     if let Command::Healthcheck { url, timeout_secs } = &command {
         let url = url.clone().unwrap_or_else(|| {
             healthcheck::readyz_url(&settings.server.host, settings.server.port)
@@ -164,8 +168,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let mut settings = settings;
                 settings.database.migrate_on_start = false;
                 let db = agora::platform::db::Db::connect(&settings).await?;
-                db.migrate().await.context("applying migrations")?;
-                tracing::info!(database = db.backend().as_str(), "migrations applied");
+                let domains: Vec<_> = agora::domains::enabled().iter().map(|d| d.name).collect();
+                db.migrate(&agora::platform::http::health::migration_owners(&domains))
+                    .await
+                    .context("applying migrations")?;
+                tracing::info!(database = db.backend().as_str(), ?domains, "migrations applied");
                 db.close().await;
                 Ok(())
             }

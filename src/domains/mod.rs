@@ -1,7 +1,11 @@
-//! Business domains, one Cargo feature each. A domain talks to another only through the
-//! other's `contract` module; everything else of it is behind its feature.
+//! Business domains, one Cargo feature each, and the registry the composition root mounts
+//! them from. A domain talks to another only through the other's `contract` module (and its
+//! `remote` client, the same contract over HTTP); everything else of it is behind its feature.
+//!
+//! Adding a domain: its folder, a feature line in `Cargo.toml`, and one line in [`REGISTRY`].
 
 pub mod auth;
+pub mod authn;
 pub mod catalog;
 pub mod files;
 pub mod locations;
@@ -9,195 +13,246 @@ pub mod mail;
 pub mod notifications;
 pub mod orders;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use anyhow::Context;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::Platform;
 use crate::platform::queue::Consumer;
+use crate::platform::remote::ServiceClient;
+use crate::platform::{DomainInfo, Platform, Task};
 
-pub struct DomainInfo {
-    pub name: &'static str,
-    pub description: &'static str,
+use self::auth::contract::{Authenticator, UserDirectory};
+use self::catalog::contract::Inventory;
+use self::files::contract::FilesApi;
+use self::mail::contract::MailSender;
+
+/// What a domain is to the composition root.
+pub trait Domain: Sync {
+    fn info(&self) -> DomainInfo;
+    /// The ports of other domains it uses, and whether it can start without each.
+    fn needs(&self) -> &'static [(PortKind, Need)] {
+        &[]
+    }
+    /// Checks the domain's settings section; each problem names its key.
+    fn check(&self, _settings: &crate::platform::config::Settings) -> Vec<String> {
+        Vec::new()
+    }
+    /// Its routes as OpenAPI paths (already under `/api/v1`), built without a database.
+    fn openapi(&self) -> utoipa::openapi::OpenApi;
+    /// Builds the domain on the platform; it fills the ports it provides.
+    fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted>;
 }
 
-/// Every domain, enabled or not, in the order they are mounted.
-const ALL: &[(DomainInfo, bool)] = &[
-    (
-        DomainInfo {
-            name: "auth",
-            description: "Accounts, tokens, sessions, roles",
-        },
-        cfg!(feature = "auth"),
-    ),
-    (
-        DomainInfo {
-            name: "mail",
-            description: "Email composition, delivery, templates, statistics",
-        },
-        cfg!(feature = "mail"),
-    ),
-    (
-        DomainInfo {
-            name: "notifications",
-            description: "Email, in-app, SMS and push notifications",
-        },
-        cfg!(feature = "notifications"),
-    ),
-    (
-        DomainInfo {
-            name: "locations",
-            description: "Saved places and reverse geocoding",
-        },
-        cfg!(feature = "locations"),
-    ),
-    (
-        DomainInfo {
-            name: "catalog",
-            description: "Stores, categories and products",
-        },
-        cfg!(feature = "catalog"),
-    ),
-    (
-        DomainInfo {
-            name: "orders",
-            description: "Addresses, checkout and order tracking",
-        },
-        cfg!(feature = "orders"),
-    ),
-    (
-        DomainInfo {
-            name: "files",
-            description: "Uploads checked by content, served back",
-        },
-        cfg!(feature = "files"),
-    ),
+/// The compiled-in domains, providers before the domains that use them at mount time.
+pub static REGISTRY: &[&dyn Domain] = &[
+    #[cfg(feature = "auth")]
+    &auth::Auth,
+    #[cfg(feature = "files")]
+    &files::Files,
+    #[cfg(feature = "catalog")]
+    &catalog::Catalog,
+    #[cfg(feature = "mail")]
+    &mail::Mail,
+    #[cfg(feature = "orders")]
+    &orders::Orders,
+    #[cfg(feature = "notifications")]
+    &notifications::Notifications,
+    #[cfg(feature = "locations")]
+    &locations::Locations,
 ];
 
 /// The domains compiled into this binary.
-pub fn enabled() -> Vec<&'static DomainInfo> {
-    ALL.iter().filter(|(_, on)| *on).map(|(d, _)| d).collect()
+pub fn enabled() -> Vec<DomainInfo> {
+    REGISTRY.iter().map(|d| d.info()).collect()
 }
 
-/// A background loop of a domain, run until the token is cancelled at shutdown.
-pub type Task = Box<
-    dyn FnOnce(tokio_util::sync::CancellationToken) -> futures::future::BoxFuture<'static, ()>
-        + Send,
->;
+fn compiled_in(name: &str) -> bool {
+    REGISTRY.iter().any(|d| d.info().name == name)
+}
+
+/// A port slot: set once by its provider (in-process) or by a remote adapter, read by users.
+/// Readable before it is set, so a provider may use a port of a domain mounted after it.
+pub type Port<T> = Arc<OnceLock<Arc<T>>>;
+
+/// Every port one domain offers the others.
+#[derive(Clone, Default)]
+pub struct Ports {
+    pub authenticator: Port<dyn Authenticator>,
+    pub directory: Port<dyn UserDirectory>,
+    pub files: Port<dyn FilesApi>,
+    pub inventory: Port<dyn Inventory>,
+    pub mail: Port<dyn MailSender>,
+}
+
+impl Ports {
+    /// The port's adapter, or a start-up error naming how to provide it.
+    pub fn require<T: ?Sized>(port: &Port<T>, kind: PortKind, user: &str) -> anyhow::Result<Arc<T>> {
+        port.get().cloned().ok_or_else(|| missing(kind, user))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Required,
+    /// The domain works without it, with less (e.g. no attachments without files).
+    Optional,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortKind {
+    Authenticator,
+    UserDirectory,
+    Files,
+    Inventory,
+    Mail,
+}
+
+impl PortKind {
+    /// The domain that provides it.
+    pub fn provider(self) -> &'static str {
+        match self {
+            PortKind::Authenticator | PortKind::UserDirectory => "auth",
+            PortKind::Files => "files",
+            PortKind::Inventory => "catalog",
+            PortKind::Mail => "mail",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            PortKind::Authenticator => "token checks",
+            PortKind::UserDirectory => "account lookups",
+            PortKind::Files => "files",
+            PortKind::Inventory => "stock",
+            PortKind::Mail => "email sending",
+        }
+    }
+}
+
+fn missing(kind: PortKind, user: &str) -> anyhow::Error {
+    let provider = kind.provider();
+    anyhow::anyhow!(
+        "the {user} domain needs the {provider} domain for {}: build with the `{provider}` \
+         feature, or set services.{provider}.url (AGORA__SERVICES__{}__URL) to a process that hosts it",
+        kind.what(),
+        provider.to_uppercase()
+    )
+}
 
 /// What the enabled domains add to the application.
 #[derive(Default)]
 pub struct Mounted {
     /// Routes under `/api/v1`.
     pub api: OpenApiRouter,
-    /// Routes at the root (`/.well-known/...`).
+    /// Routes at the root (`/.well-known/...`, `/uploads/...`).
     pub root: OpenApiRouter,
+    /// Service-to-service routes under `/internal/v1`: not in the OpenAPI document, and only
+    /// for callers holding the service key.
+    pub internal: axum::Router,
     pub consumers: Vec<Arc<dyn Consumer>>,
     pub tasks: Vec<Task>,
 }
 
-/// The enabled domains' routes as OpenAPI paths (already under `/api/v1`), built without a
-/// database so the document can be printed anywhere. Domains register here as they are added.
+impl Mounted {
+    fn absorb(&mut self, other: Mounted) {
+        self.api = std::mem::take(&mut self.api).merge(other.api);
+        self.root = std::mem::take(&mut self.root).merge(other.root);
+        self.internal = std::mem::take(&mut self.internal).merge(other.internal);
+        self.consumers.extend(other.consumers);
+        self.tasks.extend(other.tasks);
+    }
+}
+
+/// The enabled domains' routes as OpenAPI paths, built without a database so the document
+/// can be printed anywhere.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    #[allow(unused_mut)]
     let mut doc = utoipa::openapi::OpenApiBuilder::new().build();
-    #[cfg(feature = "auth")]
-    doc.merge(auth::openapi());
-    #[cfg(feature = "locations")]
-    doc.merge(locations::openapi());
-    #[cfg(feature = "files")]
-    doc.merge(files::openapi());
-    #[cfg(feature = "catalog")]
-    doc.merge(catalog::openapi());
-    #[cfg(feature = "orders")]
-    doc.merge(orders::openapi());
-    #[cfg(feature = "mail")]
-    doc.merge(mail::openapi());
-    #[cfg(feature = "notifications")]
-    doc.merge(notifications::openapi());
+    for domain in REGISTRY {
+        doc.merge(domain.openapi());
+    }
     doc
 }
 
-/// Builds every enabled domain on the platform. Domains register here as they are added.
+/// Every compiled-in domain's settings problems.
+pub fn check_settings(settings: &crate::platform::config::Settings) -> Vec<String> {
+    let mut problems: Vec<String> = REGISTRY.iter().flat_map(|d| d.check(settings)).collect();
+    for name in settings.services.keys() {
+        if !["auth", "files", "catalog", "mail"].contains(&name.as_str()) {
+            problems.push(format!(
+                "services.{name}: no domain by that name offers a port (auth, files, catalog, mail)"
+            ));
+        }
+    }
+    problems
+}
+
+/// Builds every compiled-in domain on the platform. A port whose provider is not compiled in
+/// is wired to that provider's process from `services.<provider>.url`; a required port that
+/// is neither is a start-up error naming the key.
 pub fn mount(platform: &Platform) -> anyhow::Result<Mounted> {
-    #[allow(unused_mut)]
+    let ports = Ports::default();
+    wire_remote(platform, &ports)?;
+    for domain in REGISTRY {
+        let user = domain.info().name;
+        for &(kind, need) in domain.needs() {
+            let reachable =
+                compiled_in(kind.provider()) || platform.settings.services.contains_key(kind.provider());
+            if need == Need::Required && !reachable {
+                return Err(missing(kind, user));
+            }
+        }
+    }
     let mut mounted = Mounted::default();
-    // Checks tokens for the other domains; a split-out process would use a JWKS client here.
-    // Auth's account mails go through mail once it is mounted (mail needs auth first).
-    #[cfg(feature = "auth")]
-    let mail_slot = auth::MailSlot::default();
-    #[cfg(feature = "auth")]
-    let (authenticator, directory) = {
-        let auth = auth::mount(platform, mail_slot.clone())?;
-        mounted.api = mounted.api.merge(auth.api);
-        mounted.root = mounted.root.merge(auth.root);
-        mounted.consumers.extend(auth.consumers);
-        (Some(auth.authenticator), Some(auth.directory))
-    };
-    #[cfg(not(feature = "auth"))]
-    let (authenticator, directory): (
-        Option<Arc<dyn auth::contract::Authenticator>>,
-        Option<Arc<dyn auth::contract::UserDirectory>>,
-    ) = (None, None);
-    #[cfg(feature = "locations")]
-    {
-        let locations = locations::mount(platform, authenticator.clone())?;
-        mounted.api = mounted.api.merge(locations.api);
-        mounted.consumers.extend(locations.consumers);
+    for domain in REGISTRY {
+        let name = domain.info().name;
+        let part = domain
+            .mount(platform, &ports)
+            .with_context(|| format!("mounting the {name} domain"))?;
+        mounted.absorb(part);
     }
-    #[cfg(feature = "files")]
-    let files_api: Option<Arc<dyn files::contract::FilesApi>> = {
-        let files = files::mount(platform, authenticator.clone())?;
-        mounted.api = mounted.api.merge(files.api);
-        mounted.root = mounted.root.merge(files.root);
-        Some(files.files)
-    };
-    #[cfg(not(feature = "files"))]
-    let files_api: Option<Arc<dyn files::contract::FilesApi>> = None;
-    #[cfg(feature = "catalog")]
-    let inventory: Option<Arc<dyn catalog::contract::Inventory>> = {
-        let catalog = catalog::mount(platform, authenticator.clone(), files_api.clone())?;
-        mounted.api = mounted.api.merge(catalog.api);
-        mounted.consumers.extend(catalog.consumers);
-        mounted.tasks.extend(catalog.tasks);
-        Some(catalog.inventory)
-    };
-    #[cfg(not(feature = "catalog"))]
-    let inventory: Option<Arc<dyn catalog::contract::Inventory>> = None;
-    #[cfg(feature = "orders")]
-    {
-        let orders = orders::mount(platform, authenticator.clone(), inventory.clone())?;
-        mounted.api = mounted.api.merge(orders.api);
-        mounted.tasks.extend(orders.tasks);
-    }
-    #[cfg(feature = "mail")]
-    let mail_sender: Option<Arc<dyn mail::contract::MailSender>> = {
-        let mail = mail::mount(platform, authenticator.clone(), files_api.clone())?;
-        mounted.api = mounted.api.merge(mail.api);
-        mounted.consumers.extend(mail.consumers);
-        mounted.tasks.extend(mail.tasks);
-        #[cfg(feature = "auth")]
-        let _ = mail_slot.set(mail.sender.clone());
-        Some(mail.sender)
-    };
-    #[cfg(not(feature = "mail"))]
-    let mail_sender: Option<Arc<dyn mail::contract::MailSender>> = None;
-    #[cfg(feature = "notifications")]
-    {
-        let neighbours = notifications::Neighbours {
-            authenticator: authenticator.clone(),
-            directory: directory.clone(),
-            mail: mail_sender.clone(),
-            stores: inventory.clone(),
-        };
-        let notifications = notifications::mount(platform, neighbours)?;
-        mounted.api = mounted.api.merge(notifications.api);
-        mounted.consumers.extend(notifications.consumers);
-        mounted.tasks.extend(notifications.tasks);
-    }
-    let _ = (files_api, inventory, mail_sender, directory);
-    let _ = (platform, authenticator);
     Ok(mounted)
+}
+
+/// Remote adapters for the ports of providers that live in another process.
+fn wire_remote(platform: &Platform, ports: &Ports) -> anyhow::Result<()> {
+    let settings = &platform.settings;
+    let client = |provider: &'static str| -> anyhow::Result<Option<Arc<ServiceClient>>> {
+        if compiled_in(provider) {
+            return Ok(None);
+        }
+        let Some(service) = settings.services.get(provider) else {
+            return Ok(None);
+        };
+        let client = ServiceClient::new(
+            provider,
+            service,
+            settings.server.service_key.as_ref().map(|k| k.expose()),
+            &platform.metrics,
+            platform.clock.clone(),
+        )
+        .with_context(|| format!("services.{provider}"))?;
+        Ok(Some(Arc::new(client)))
+    };
+    if let Some(c) = client("auth")? {
+        let remote = Arc::new(auth::remote::RemoteAuth::new(
+            c,
+            settings.auth.revocation_check_secs,
+            platform.clock.clone(),
+        ));
+        let _ = ports.authenticator.set(remote.clone());
+        let _ = ports.directory.set(remote);
+    }
+    if let Some(c) = client("files")? {
+        let _ = ports.files.set(Arc::new(files::remote::RemoteFiles::new(c)));
+    }
+    if let Some(c) = client("catalog")? {
+        let _ = ports.inventory.set(Arc::new(catalog::remote::RemoteInventory::new(c)));
+    }
+    if let Some(c) = client("mail")? {
+        let _ = ports.mail.set(Arc::new(mail::remote::RemoteMail::new(c)));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -207,6 +262,13 @@ mod tests {
         let names: Vec<_> = super::enabled().iter().map(|d| d.name).collect();
         assert_eq!(names.contains(&"auth"), cfg!(feature = "auth"));
         assert_eq!(names.contains(&"files"), cfg!(feature = "files"));
-        assert_eq!(names.len(), super::ALL.iter().filter(|(_, on)| *on).count());
+        assert_eq!(names.contains(&"orders"), cfg!(feature = "orders"));
+    }
+
+    #[test]
+    fn a_missing_port_names_the_feature_and_the_key() {
+        let err = super::missing(super::PortKind::Inventory, "orders").to_string();
+        assert!(err.contains("`catalog` feature"), "{err}");
+        assert!(err.contains("AGORA__SERVICES__CATALOG__URL"), "{err}");
     }
 }

@@ -2,7 +2,7 @@
 //! `{config_dir}/{AGORA_ENV}.toml` < `AGORA__SECTION__KEY` environment variables.
 //! Any key may also be read from a file named by `AGORA__SECTION__KEY_FILE`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +19,7 @@ pub enum ConfigError {
     #[error("configuration: {0}")]
     Load(#[from] config::ConfigError),
     #[error("configuration key `{key}`: {message}")]
-    Invalid { key: &'static str, message: String },
+    Invalid { key: String, message: String },
     #[error("configuration: cannot read {var} ({path}): {source}")]
     SecretFile {
         var: String,
@@ -28,9 +28,9 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
-        key,
+        key: key.into(),
         message: message.into(),
     }
 }
@@ -52,6 +52,31 @@ pub struct Settings {
     pub orders: OrdersSettings,
     pub mail: MailSettings,
     pub notifications: NotificationsSettings,
+    /// Other Agora processes hosting the domains this build leaves out, by domain name
+    /// (`services.catalog.url`); see "Splitting a domain out" in the README.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    /// Base URL of the process, e.g. `http://catalog.internal:8080`.
+    pub url: String,
+    /// Each call's limit, connect included.
+    #[serde(default = "default_service_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Further attempts of a call that is safe to repeat, with backoff.
+    #[serde(default = "default_service_retries")]
+    pub retries: u32,
+}
+
+fn default_service_timeout_ms() -> u64 {
+    5000
+}
+
+fn default_service_retries() -> u32 {
+    2
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -63,6 +88,10 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub shutdown_grace_secs: u64,
     pub trusted_proxies: Vec<IpNet>,
+    /// The shared secret processes of one deployment present to each other's `/internal/v1`
+    /// routes. Unset: those routes are not served (one process needs none).
+    #[serde(default)]
+    pub service_key: Option<Secret>,
     pub cors: CorsSettings,
     pub rate_limit: RateLimitSettings,
 }
@@ -257,6 +286,8 @@ pub struct NominatimSettings {
 pub struct CatalogSettings {
     pub cache_ttl_secs: u64,
     pub cache_check_ms: u64,
+    /// Stock held for an order that is neither confirmed nor released comes back after this.
+    pub reservation_ttl_secs: u64,
 }
 
 /// The email system; only the mail domain reads it.
@@ -424,6 +455,35 @@ impl Settings {
                     "expected empty, sqlite://PATH or postgres://..., got `{}`",
                     mask_url(url)
                 ),
+            ));
+        }
+        if let Some(key) = &self.server.service_key {
+            if key.expose().len() < 32 {
+                return Err(invalid(
+                    "server.service_key",
+                    "expected at least 32 characters (e.g. `openssl rand -hex 32`)",
+                ));
+            }
+        }
+        for (name, service) in &self.services {
+            let key = format!("services.{name}.url");
+            if !(service.url.starts_with("http://") || service.url.starts_with("https://")) {
+                return Err(invalid(key.clone(), "expected http://HOST:PORT or https://..."));
+            }
+            if self.server.service_key.is_none() {
+                return Err(invalid(
+                    &key,
+                    "calling another process needs server.service_key (the same in every process)",
+                ));
+            }
+            if service.timeout_ms == 0 {
+                return Err(invalid(format!("services.{name}.timeout_ms"), "expected at least 1"));
+            }
+        }
+        if self.catalog.reservation_ttl_secs < 10 {
+            return Err(invalid(
+                "catalog.reservation_ttl_secs",
+                "expected at least 10 (an order must be written within it)",
             ));
         }
         if self.database.max_connections == 0 {

@@ -18,6 +18,9 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub queue: QueueMetrics,
+    /// Calls to other Agora processes (`services.*`), by service and outcome.
+    pub service_calls: IntCounterVec,
+    pub service_call_duration: HistogramVec,
     db_pool: IntGaugeVec,
     db_pool_max: IntGaugeVec,
 }
@@ -76,6 +79,29 @@ impl Metrics {
                 HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
                     .buckets(LATENCY_BUCKETS.to_vec()),
                 &["method", "route"],
+            )
+            .unwrap(),
+        );
+        let service_calls = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "service_calls_total",
+                    "Calls to other Agora processes by service and outcome (ok, rejected, failed, open)",
+                ),
+                &["service", "outcome"],
+            )
+            .unwrap(),
+        );
+        let service_call_duration = register(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "service_call_duration_seconds",
+                    "Latency of calls to other Agora processes, retries included",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["service"],
             )
             .unwrap(),
         );
@@ -166,6 +192,8 @@ impl Metrics {
             http_requests,
             http_duration,
             queue,
+            service_calls,
+            service_call_duration,
             db_pool,
             db_pool_max,
         }

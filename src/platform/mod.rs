@@ -1,5 +1,6 @@
 //! Shared infrastructure. Knows no domain.
 
+pub mod breaker;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -9,7 +10,42 @@ pub mod metrics;
 pub mod money;
 pub mod openapi;
 pub mod queue;
+pub mod remote;
 pub mod signing;
 pub mod telemetry;
 pub mod templating;
 pub mod text;
+
+use std::sync::Arc;
+
+use self::clock::Clock;
+use self::config::Settings;
+use self::db::Db;
+use self::mailer::Mailer;
+use self::metrics::Metrics;
+use self::queue::QueueBackend;
+
+/// What every domain is built on.
+#[derive(Clone)]
+pub struct Platform {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub queue: Arc<dyn QueueBackend>,
+    pub mailer: Arc<dyn Mailer>,
+    pub metrics: Metrics,
+    /// Business time for every domain; see `platform::clock`.
+    pub clock: Clock,
+}
+
+/// A domain's name and one line on what it does (its OpenAPI tag).
+#[derive(Debug, Clone, Copy)]
+pub struct DomainInfo {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// A background loop of a domain, run until the token is cancelled at shutdown.
+pub type Task = Box<
+    dyn FnOnce(tokio_util::sync::CancellationToken) -> futures::future::BoxFuture<'static, ()>
+        + Send,
+>;

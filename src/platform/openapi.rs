@@ -18,7 +18,7 @@ use crate::platform::http::{FieldError, Problem};
     ),
     components(schemas(Problem, FieldError)),
     tags((name = "platform", description = "Health, readiness, metrics and build information")),
-    modifiers(&Security, &DomainTags),
+    modifiers(&Security),
 )]
 pub struct ApiDoc;
 
@@ -39,19 +39,16 @@ impl Modify for Security {
     }
 }
 
-struct DomainTags;
-
-impl Modify for DomainTags {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        let tags = doc.tags.get_or_insert_with(Vec::new);
-        for domain in crate::domains::enabled() {
-            tags.push(
-                TagBuilder::new()
-                    .name(domain.name)
-                    .description(Some(domain.description))
-                    .build(),
-            );
-        }
+/// One tag per domain of this build, after the platform's.
+pub fn add_domain_tags(doc: &mut utoipa::openapi::OpenApi, domains: &[crate::platform::DomainInfo]) {
+    let tags = doc.tags.get_or_insert_with(Vec::new);
+    for domain in domains {
+        tags.push(
+            TagBuilder::new()
+                .name(domain.name)
+                .description(Some(domain.description))
+                .build(),
+        );
     }
 }
 

@@ -1,18 +1,11 @@
-//! What other domains may know of auth: who is calling (`Principal`), the extractors that
-//! establish it, roles and permissions, and the events auth publishes.
-
-use std::marker::PhantomData;
-use std::sync::Arc;
+//! What other domains may know of auth: who is calling (`Principal`), roles and permissions,
+//! the ports that check tokens and look accounts up, and the events auth publishes. The HTTP
+//! extractors built on these live in `domains::authn`.
 
 use async_trait::async_trait;
-use axum::extract::{FromRef, FromRequestParts};
-use axum::http::header;
-use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-use crate::platform::http::ApiError;
 
 /// Published when an account is created; the catalog creates the user's store from it.
 pub const USER_REGISTERED: &str = "auth.user_registered";
@@ -108,15 +101,6 @@ pub enum AuthenticationError {
     Unavailable(String),
 }
 
-impl From<AuthenticationError> for ApiError {
-    fn from(err: AuthenticationError) -> Self {
-        match err {
-            AuthenticationError::Unavailable(e) => ApiError::internal(e),
-            other => ApiError::unauthorized(other.to_string()),
-        }
-    }
-}
-
 /// Verifies access tokens. In one process the auth service itself; split out, a client that
 /// checks signatures against `/.well-known/jwks.json` and asks auth for revocations.
 #[async_trait]
@@ -124,8 +108,29 @@ pub trait Authenticator: Send + Sync + 'static {
     async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticationError>;
 }
 
+/// A session as another process sees it, to finish checking a token it verified itself
+/// against `/.well-known/jwks.json` (`GET /internal/v1/auth/sessions/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionStatus {
+    pub user_id: Uuid,
+    /// The account's role now, not the one in the token.
+    pub role: Role,
+    /// Not revoked or expired, and the account active and not locked, when asked.
+    pub usable: bool,
+    /// Tokens issued before this (Unix seconds) are refused: logout everywhere, a new
+    /// password.
+    pub valid_after: i64,
+}
+
+impl SessionStatus {
+    /// Does this session still admit a token for `user_id` issued at `issued_at`?
+    pub fn admits(&self, user_id: Uuid, issued_at: i64) -> bool {
+        self.usable && self.user_id == user_id && issued_at >= self.valid_after
+    }
+}
+
 /// How to reach an account's owner, for other domains that write to them (notifications).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserContact {
     pub user_id: Uuid,
     pub email: String,
@@ -138,100 +143,6 @@ pub struct UserContact {
 #[async_trait]
 pub trait UserDirectory: Send + Sync + 'static {
     async fn contact(&self, user_id: Uuid) -> anyhow::Result<Option<UserContact>>;
-}
-
-/// Extracts the caller from `Authorization: Bearer ...`; 401 without a valid token.
-/// Works in any router whose state yields an `Arc<dyn Authenticator>`.
-pub struct Authenticated(pub Principal);
-
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
-}
-
-impl<S> FromRequestParts<S> for Authenticated
-where
-    Arc<dyn Authenticator>: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or(AuthenticationError::Missing)?;
-        let authenticator = Arc::<dyn Authenticator>::from_ref(state);
-        Ok(Authenticated(authenticator.authenticate(token).await?))
-    }
-}
-
-/// The caller if a bearer token came with the request (then it must be valid), else `None`.
-pub struct MaybeAuthenticated(pub Option<Principal>);
-
-impl<S> FromRequestParts<S> for MaybeAuthenticated
-where
-    Arc<dyn Authenticator>: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if parts.headers.get(header::AUTHORIZATION).is_none() {
-            return Ok(MaybeAuthenticated(None));
-        }
-        let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
-        Ok(MaybeAuthenticated(Some(principal)))
-    }
-}
-
-/// A permission as a type, for `RequirePermission<P>`.
-pub trait PermissionName: Send + Sync + 'static {
-    const PERMISSION: Permission;
-}
-
-macro_rules! permission_names {
-    ($($name:ident),* $(,)?) => {$(
-        #[doc = concat!("`RequirePermission<", stringify!($name), ">`")]
-        pub struct $name;
-        impl PermissionName for $name {
-            const PERMISSION: Permission = Permission::$name;
-        }
-    )*};
-}
-
-/// Marker types for `RequirePermission`.
-pub mod permissions {
-    use super::{Permission, PermissionName};
-    permission_names!(
-        ReadUsers,
-        ManageUsers,
-        ChangeRoles,
-        ManageAnyResource,
-        ReadOperations
-    );
-}
-
-/// The caller, who must hold permission `P`: 401 when anonymous, 403 without it.
-pub struct RequirePermission<P: PermissionName>(pub Principal, PhantomData<P>);
-
-impl<S, P> FromRequestParts<S> for RequirePermission<P>
-where
-    Arc<dyn Authenticator>: FromRef<S>,
-    S: Send + Sync,
-    P: PermissionName,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
-        if !principal.can(P::PERMISSION) {
-            return Err(ApiError::forbidden(
-                "You do not have the permission this needs",
-            ));
-        }
-        Ok(RequirePermission(principal, PhantomData))
-    }
 }
 
 #[cfg(test)]

@@ -11,10 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::contract::{
-    permissions::{ManageUsers, ReadUsers},
-    Authenticated, Authenticator, RequirePermission, Role,
-};
+use super::contract::{Authenticator, Role};
+use crate::domains::authn::{permissions::{ManageUsers, ReadUsers}, Authenticated, RequirePermission};
 use super::model::{AuthError, User};
 use super::service::{AuthService, ClientInfo, Registration, Session, TokenPair, UserPatch};
 use crate::platform::http::rate_limit::{rate_limit, RateLimit};

@@ -24,64 +24,76 @@ pub use self::{
     model::{AuthError, User},
     service::{AuthService, TokenPair},
 };
-#[cfg(feature = "auth")]
-pub use jobs::MailSlot;
 
+#[cfg(feature = "auth")]
+mod internal;
 #[cfg(feature = "auth")]
 mod mounting {
     use std::sync::Arc;
 
     use utoipa_axum::router::OpenApiRouter;
 
-    use super::contract::{Authenticator, UserDirectory};
     use super::http::{self, AuthState};
     use super::jobs::AccountMailer;
     use super::service::AuthService;
-    use crate::app::Platform;
+    use crate::domains::{Domain, Mounted, Need, PortKind, Ports};
     use crate::platform::http::rate_limit::RateLimit;
     use crate::platform::http::API_PREFIX;
-    use crate::platform::queue::Consumer;
+    use crate::platform::{DomainInfo, Platform};
 
-    pub struct MountedAuth {
-        pub api: OpenApiRouter,
-        pub root: OpenApiRouter,
-        pub consumers: Vec<Arc<dyn Consumer>>,
-        pub authenticator: Arc<dyn Authenticator>,
-        pub directory: Arc<dyn UserDirectory>,
-    }
+    pub struct Auth;
 
-    /// `mail`: filled once the mail domain is mounted (it needs auth first), so account
-    /// mails go through it.
-    pub fn mount(platform: &Platform, mail: super::jobs::MailSlot) -> anyhow::Result<MountedAuth> {
-        let svc = Arc::new(AuthService::new(
-            platform.db.clone(),
-            &platform.settings,
-            &platform.metrics.registry,
-            platform.clock.clone(),
-        )?);
-        let state = AuthState {
-            svc: svc.clone(),
-            authenticator: svc.clone(),
-        };
-        let rl = &platform.settings.auth.rate_limit;
-        let limit = rl.enabled.then(|| RateLimit::new(rl.per_second, rl.burst));
-        Ok(MountedAuth {
-            api: http::routes(limit).with_state(state.clone()),
-            root: http::root_routes().with_state(state),
-            consumers: vec![Arc::new(AccountMailer::new(platform.mailer.clone(), mail))],
-            authenticator: svc.clone(),
-            directory: svc,
-        })
-    }
+    impl Domain for Auth {
+        fn info(&self) -> DomainInfo {
+            DomainInfo {
+                name: "auth",
+                description: "Accounts, tokens, sessions, roles",
+            }
+        }
 
-    /// The domain's part of the OpenAPI document, built without a database.
-    pub fn openapi() -> utoipa::openapi::OpenApi {
-        OpenApiRouter::<AuthState>::new()
-            .nest(API_PREFIX, http::routes(None))
-            .merge(http::root_routes())
-            .into_openapi()
+        /// Account mails go through mail when it is reachable (stored, retried, from
+        /// editable templates), else straight to the Mailer port.
+        fn needs(&self) -> &'static [(PortKind, Need)] {
+            &[(PortKind::Mail, Need::Optional)]
+        }
+
+        fn openapi(&self) -> utoipa::openapi::OpenApi {
+            OpenApiRouter::<AuthState>::new()
+                .nest(API_PREFIX, http::routes(None))
+                .merge(http::root_routes())
+                .into_openapi()
+        }
+
+        fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted> {
+            let svc = Arc::new(AuthService::new(
+                platform.db.clone(),
+                &platform.settings,
+                &platform.metrics.registry,
+                platform.clock.clone(),
+            )?);
+            let _ = ports.authenticator.set(svc.clone());
+            let _ = ports.directory.set(svc.clone());
+            let state = AuthState {
+                svc: svc.clone(),
+                authenticator: svc.clone(),
+            };
+            let rl = &platform.settings.auth.rate_limit;
+            let limit = rl.enabled.then(|| RateLimit::new(rl.per_second, rl.burst));
+            Ok(Mounted {
+                api: http::routes(limit).with_state(state.clone()),
+                root: http::root_routes().with_state(state),
+                internal: super::internal::routes(svc),
+                consumers: vec![Arc::new(AccountMailer::new(
+                    platform.mailer.clone(),
+                    ports.mail.clone(),
+                ))],
+                tasks: Vec::new(),
+            })
+        }
     }
 }
 
+pub mod remote;
+
 #[cfg(feature = "auth")]
-pub use mounting::{mount, openapi, MountedAuth};
+pub use mounting::Auth;

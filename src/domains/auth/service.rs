@@ -19,8 +19,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::contract::{
-    AuthenticationError, Authenticator, Permission, Principal, Role, UserContact, UserDirectory,
-    UserRegistered, USER_REGISTERED,
+    AuthenticationError, Authenticator, Permission, Principal, Role, SessionStatus, UserContact,
+    UserDirectory, UserRegistered, USER_REGISTERED,
 };
 use super::jobs::{AccountMail, ACCOUNT_MAIL};
 use super::keys::{Claims, KeyRing};
@@ -1068,26 +1068,39 @@ impl Authenticator for AuthService {
             .keys
             .verify(access_token, self.clock.timestamp())
             .ok_or(AuthenticationError::Invalid)?;
-        let state = self
-            .session_state(claims.sid)
+        let status = self
+            .session_status(claims.sid)
             .await
             .map_err(|e| AuthenticationError::Unavailable(e.to_string()))?
             .ok_or(AuthenticationError::Revoked)?;
-        let t = self.clock.now();
-        let revoked = state.user_id != claims.sub
-            || state.revoked_at.is_some()
-            || state.expires_at <= t
-            || !state.is_active
-            || state.locked_until.is_some_and(|u| u > t)
-            || claims.iat < state.valid_after.timestamp();
-        if revoked {
+        if !status.admits(claims.sub, claims.iat) {
             return Err(AuthenticationError::Revoked);
         }
         Ok(Principal {
             user_id: claims.sub,
             session_id: claims.sid,
-            role: Role::parse(&state.role).unwrap_or(Role::User),
+            role: status.role,
         })
+    }
+}
+
+impl AuthService {
+    /// The session's state now (cached for `revocation_check_secs`), for this process's
+    /// token checks and for other processes' (`/internal/v1/auth/sessions/{id}`).
+    pub async fn session_status(&self, session: Uuid) -> Result<Option<SessionStatus>, DbError> {
+        let Some(state) = self.session_state(session).await? else {
+            return Ok(None);
+        };
+        let t = self.clock.now();
+        Ok(Some(SessionStatus {
+            user_id: state.user_id,
+            role: Role::parse(&state.role).unwrap_or(Role::User),
+            usable: state.revoked_at.is_none()
+                && state.expires_at > t
+                && state.is_active
+                && state.locked_until.is_none_or(|u| u <= t),
+            valid_after: state.valid_after.timestamp(),
+        }))
     }
 }
 

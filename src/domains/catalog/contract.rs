@@ -16,7 +16,7 @@ pub struct StockLow {
 }
 
 /// What an order takes from the catalog, priced by the catalog at that moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reserved {
     pub product_id: Uuid,
     pub store_id: Uuid,
@@ -33,25 +33,49 @@ pub enum ReserveError {
     NoSuchProduct(uuid::Uuid),
     #[error("not enough stock of {name} ({product_id})")]
     OutOfStock { product_id: Uuid, name: String },
-    #[error(transparent)]
-    Db(#[from] crate::platform::db::DbError),
+    /// The order id was already released, or its reservation holds other items.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("stock is unavailable: {0}")]
+    Unavailable(String),
 }
 
-/// Stock, inside the caller's transaction: taken only if every item has enough, given back on
-/// cancellation. Enforced in SQL (`stock = stock - n WHERE stock >= n`), so no concurrency can
-/// oversell.
+/// Stock for orders, decided by the catalog alone (`stock = stock - n WHERE stock >= n` in
+/// its own database), by a reservation protocol that holds across processes:
+/// `reserve` takes every item or none and holds it for the order; the order's writer then
+/// `confirm`s (stock kept) or `release`s (stock back); a reservation neither confirmed nor
+/// released lapses after `catalog.reservation_ttl_secs` and its stock comes back. Every step
+/// is idempotent by order id, so any of them may be retried.
 #[async_trait::async_trait]
 pub trait Inventory: Send + Sync + 'static {
+    /// Takes `items` for `order_id`; the same order again answers with the first reservation.
     async fn reserve(
         &self,
-        tx: &mut crate::platform::db::Tx,
+        order_id: Uuid,
         items: &[(Uuid, i64)],
     ) -> Result<Vec<Reserved>, ReserveError>;
-    async fn release(
-        &self,
-        tx: &mut crate::platform::db::Tx,
-        items: &[(Uuid, i64)],
-    ) -> Result<(), ReserveError>;
+    /// Keeps the order's stock for good. A reservation that lapsed meanwhile is taken again
+    /// if the stock is still there (else `OutOfStock`); a released one stays released.
+    async fn confirm(&self, order_id: Uuid) -> Result<(), ReserveError>;
+    /// Gives the order's stock back (never written, cancelled, expired). Releasing an order
+    /// never reserved marks it, so a late `reserve` for it is refused.
+    async fn release(&self, order_id: Uuid) -> Result<(), ReserveError>;
     /// The owner of a store, who may fulfil its orders.
     async fn store_owner(&self, store_id: Uuid) -> Result<Option<Uuid>, ReserveError>;
+}
+
+/// `Inventory::reserve` between processes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReserveRequest {
+    pub order_id: Uuid,
+    pub items: Vec<(Uuid, i64)>,
+}
+
+/// A refused reservation between processes (the problem's `code`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum ReserveRefusal {
+    NoSuchProduct { product_id: Uuid },
+    OutOfStock { product_id: Uuid, name: String },
+    Conflict { detail: String },
 }

@@ -1,32 +1,41 @@
-//! The catalog's side of checkout: stock taken and given back inside the order's transaction.
+//! The catalog's side of checkout: stock reserved per order in the catalog's own database,
+//! then confirmed, released, or lapsed (see `contract::Inventory`). The same code answers
+//! an orders domain in this process and one in another (`internal.rs`).
+
+use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::contract::{Inventory, ReserveError, Reserved, StockLow, STOCK_LOW};
-use super::repo;
+use super::repo::{self, CONFIRMED, HELD, LAPSED, RELEASED};
 use super::service::CatalogService;
-use crate::platform::db::Tx;
+use crate::platform::db::{DbError, Tx};
 use crate::platform::queue::{publish, Outgoing};
 
-#[async_trait]
-impl Inventory for CatalogService {
-    async fn reserve(
-        &self,
-        tx: &mut Tx,
-        items: &[(Uuid, i64)],
-    ) -> Result<Vec<Reserved>, ReserveError> {
+fn unavailable(e: DbError) -> ReserveError {
+    ReserveError::Unavailable(e.to_string())
+}
+
+impl CatalogService {
+    /// Takes every item or none, inside `tx`.
+    async fn take_all(&self, tx: &mut Tx, items: &[(Uuid, i64)]) -> Result<Vec<Reserved>, ReserveError> {
         let mut reserved = Vec::with_capacity(items.len());
         for &(product_id, quantity) in items {
-            let Some(taken) = repo::take_stock(tx, product_id, quantity, self.clock.now()).await?
-            else {
-                return Err(match repo::product_in_tx(tx, product_id).await? {
-                    Some(p) if p.is_active => ReserveError::OutOfStock {
-                        product_id,
-                        name: p.name,
+            let taken = repo::take_stock(tx, product_id, quantity, self.clock.now())
+                .await
+                .map_err(unavailable)?;
+            let Some(taken) = taken else {
+                return Err(
+                    match repo::product_in_tx(tx, product_id).await.map_err(unavailable)? {
+                        Some(p) if p.is_active => ReserveError::OutOfStock {
+                            product_id,
+                            name: p.name,
+                        },
+                        _ => ReserveError::NoSuchProduct(product_id),
                     },
-                    _ => ReserveError::NoSuchProduct(product_id),
-                });
+                );
             };
             let threshold = taken.low_stock_threshold;
             if taken.stock <= threshold && taken.stock + quantity > threshold {
@@ -37,7 +46,9 @@ impl Inventory for CatalogService {
                     stock: taken.stock,
                     threshold,
                 };
-                publish(tx, Outgoing::new(STOCK_LOW, product_id.to_string(), &event)).await?;
+                publish(tx, Outgoing::new(STOCK_LOW, product_id.to_string(), &event))
+                    .await
+                    .map_err(unavailable)?;
             }
             reserved.push(Reserved {
                 product_id,
@@ -49,19 +60,170 @@ impl Inventory for CatalogService {
                 quantity,
             });
         }
-        repo::bump_version(tx).await?;
+        repo::bump_version(tx).await.map_err(unavailable)?;
         Ok(reserved)
     }
 
-    async fn release(&self, tx: &mut Tx, items: &[(Uuid, i64)]) -> Result<(), ReserveError> {
-        for &(product_id, quantity) in items {
-            repo::give_back_stock(tx, product_id, quantity, self.clock.now()).await?;
+    async fn give_back(&self, tx: &mut Tx, items: &[Reserved]) -> Result<(), ReserveError> {
+        for item in items {
+            repo::give_back_stock(tx, item.product_id, item.quantity, self.clock.now())
+                .await
+                .map_err(unavailable)?;
         }
-        repo::bump_version(tx).await?;
+        repo::bump_version(tx).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Moves a reservation and, when `give_back`, returns its stock, in one transaction.
+    async fn settle(&self, order_id: Uuid, from: &[&str], to: &str, give_back: bool) -> Result<bool, ReserveError> {
+        let mut tx = self.db.begin().await.map_err(unavailable)?;
+        let moved = repo::move_reservation(&mut tx, order_id, from, to, self.clock.now())
+            .await
+            .map_err(unavailable)?;
+        let Some(items) = moved else {
+            return Ok(false);
+        };
+        if give_back {
+            self.give_back(&mut tx, &items).await?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    /// Gives back the stock of reservations held past their time; returns how many.
+    pub async fn lapse_due(&self) -> Result<usize, ReserveError> {
+        let due = repo::lapsed_reservations(&self.db, self.clock.now(), 100)
+            .await
+            .map_err(unavailable)?;
+        let mut lapsed = 0;
+        for order_id in due {
+            if self.settle(order_id, &[HELD], LAPSED, true).await? {
+                tracing::warn!(order = %order_id, "reservation lapsed unconfirmed; stock given back");
+                lapsed += 1;
+            }
+        }
+        Ok(lapsed)
+    }
+
+    /// Lapses due reservations every `every` until `stop`.
+    pub async fn watch_reservations(
+        self: std::sync::Arc<Self>,
+        every: Duration,
+        stop: CancellationToken,
+    ) {
+        loop {
+            if let Err(e) = self.lapse_due().await {
+                tracing::warn!(error = %e, "could not lapse reservations");
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Inventory for CatalogService {
+    async fn reserve(
+        &self,
+        order_id: Uuid,
+        items: &[(Uuid, i64)],
+    ) -> Result<Vec<Reserved>, ReserveError> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await.map_err(unavailable)?;
+        let claimed =
+            repo::claim_reservation(&mut tx, order_id, HELD, now, now + self.reservation_ttl)
+                .await
+                .map_err(unavailable)?;
+        if claimed {
+            let reserved = self.take_all(&mut tx, items).await?;
+            repo::set_reservation_items(&mut tx, order_id, &reserved)
+                .await
+                .map_err(unavailable)?;
+            tx.commit().await.map_err(unavailable)?;
+            return Ok(reserved);
+        }
+        drop(tx);
+        // Asked again (a retry): answer as the first time, if it asked for the same.
+        let existing = repo::reservation(&self.db, order_id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| ReserveError::Unavailable("reservation vanished".into()))?;
+        let same = existing.items.0.len() == items.len()
+            && existing
+                .items
+                .0
+                .iter()
+                .zip(items)
+                .all(|(r, (id, n))| r.product_id == *id && r.quantity == *n);
+        match existing.state.as_str() {
+            HELD | CONFIRMED if same => Ok(existing.items.0),
+            HELD | CONFIRMED => Err(ReserveError::Conflict(format!(
+                "order {order_id} already holds other items"
+            ))),
+            _ => Err(ReserveError::Conflict(format!(
+                "order {order_id} was released; place it again"
+            ))),
+        }
+    }
+
+    async fn confirm(&self, order_id: Uuid) -> Result<(), ReserveError> {
+        if self.settle(order_id, &[HELD], CONFIRMED, false).await? {
+            return Ok(());
+        }
+        let Some(existing) = repo::reservation(&self.db, order_id)
+            .await
+            .map_err(unavailable)?
+        else {
+            return Err(ReserveError::Conflict(format!(
+                "order {order_id} holds no reservation"
+            )));
+        };
+        if existing.state != LAPSED {
+            return Ok(());
+        }
+        // Held too long (this process was down): take the stock again if it is there.
+        let mut tx = self.db.begin().await.map_err(unavailable)?;
+        let Some(items) =
+            repo::move_reservation(&mut tx, order_id, &[LAPSED], CONFIRMED, self.clock.now())
+                .await
+                .map_err(unavailable)?
+        else {
+            return Ok(());
+        };
+        let lines: Vec<(Uuid, i64)> = items.iter().map(|r| (r.product_id, r.quantity)).collect();
+        self.take_all(&mut tx, &lines).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn release(&self, order_id: Uuid) -> Result<(), ReserveError> {
+        if self
+            .settle(order_id, &[HELD, CONFIRMED], RELEASED, true)
+            .await?
+        {
+            return Ok(());
+        }
+        // Lapsed: the stock is already back. Never reserved: mark it, so a reservation
+        // arriving late for an order given up on is refused.
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await.map_err(unavailable)?;
+        repo::move_reservation(&mut tx, order_id, &[LAPSED], RELEASED, now)
+            .await
+            .map_err(unavailable)?;
+        repo::claim_reservation(&mut tx, order_id, RELEASED, now, now)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
         Ok(())
     }
 
     async fn store_owner(&self, store_id: Uuid) -> Result<Option<Uuid>, ReserveError> {
-        Ok(self.store_by_id(store_id).await?.map(|s| s.owner_id))
+        Ok(self
+            .store_by_id(store_id)
+            .await
+            .map_err(|e| ReserveError::Unavailable(e.to_string()))?
+            .map(|s| s.owner_id))
     }
 }

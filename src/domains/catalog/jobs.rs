@@ -4,9 +4,13 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::contract::{Inventory, ReserveError};
 use super::model::Store;
 use super::repo;
 use crate::domains::auth::contract::{UserRegistered, USER_REGISTERED};
+use crate::domains::orders::contract::{
+    returns_stock, OrderPlaced, StatusChanged, ORDER_PLACED, STATUS_CHANGED,
+};
 use crate::platform::clock::Clock;
 use crate::platform::db::Db;
 use crate::platform::queue::{Consumer, HandlerError, Message};
@@ -54,5 +58,46 @@ impl Consumer for StoreCreator {
             tracing::debug!(user = %event.user_id, "store already exists; event replayed");
         }
         Ok(())
+    }
+}
+
+/// Keeps reservations in step with orders, from their events (written with the order, so
+/// none is lost even when the direct call after the order failed): a placed order's stock is
+/// confirmed, a cancelled or expired order's given back. Both steps are idempotent, so
+/// replays and the direct calls change nothing twice.
+pub struct ReservationKeeper {
+    pub inventory: std::sync::Arc<dyn Inventory>,
+}
+
+#[async_trait]
+impl Consumer for ReservationKeeper {
+    fn group(&self) -> &str {
+        "catalog-reservations"
+    }
+
+    fn topics(&self) -> Vec<String> {
+        vec![ORDER_PLACED.into(), STATUS_CHANGED.into()]
+    }
+
+    async fn handle(&self, message: &Message) -> Result<(), HandlerError> {
+        let outcome = if message.topic == ORDER_PLACED {
+            let event: OrderPlaced = message.payload_as()?;
+            self.inventory.confirm(event.order_id).await
+        } else {
+            let event: StatusChanged = message.payload_as()?;
+            if !returns_stock(&event.to) {
+                return Ok(());
+            }
+            self.inventory.release(event.order_id).await
+        };
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(ReserveError::Unavailable(e)) => Err(HandlerError::Retry(e)),
+            Err(e) => {
+                // The order exists but its stock could not be kept: it lapsed and sold out.
+                tracing::error!(error = %e, topic = %message.topic, "order without its stock");
+                Err(HandlerError::Permanent(e.to_string()))
+            }
+        }
     }
 }

@@ -20,6 +20,8 @@ mod service;
 pub use jobs::first_store_id;
 
 #[cfg(feature = "catalog")]
+mod internal;
+#[cfg(feature = "catalog")]
 mod mounting {
     use std::sync::Arc;
     use std::time::Duration;
@@ -27,68 +29,83 @@ mod mounting {
     use utoipa_axum::router::OpenApiRouter;
 
     use super::http::{self, CatalogState};
-    use super::jobs::StoreCreator;
+    use super::jobs::{ReservationKeeper, StoreCreator};
     use super::service::CatalogService;
-    use crate::app::Platform;
-    use crate::domains::auth::contract::Authenticator;
-    use crate::domains::files::contract::FilesApi;
-    use crate::domains::Task;
+    use crate::domains::{Domain, Mounted, Need, PortKind, Ports};
     use crate::platform::http::API_PREFIX;
-    use crate::platform::queue::Consumer;
+    use crate::platform::{DomainInfo, Platform};
 
-    pub struct MountedCatalog {
-        pub api: OpenApiRouter,
-        /// Stock for checkout (the orders domain).
-        pub inventory: Arc<dyn crate::domains::catalog::contract::Inventory>,
-        pub consumers: Vec<Arc<dyn Consumer>>,
-        pub tasks: Vec<Task>,
-    }
+    pub struct Catalog;
 
-    pub fn mount(
-        platform: &Platform,
-        authenticator: Option<Arc<dyn Authenticator>>,
-        files: Option<Arc<dyn FilesApi>>,
-    ) -> anyhow::Result<MountedCatalog> {
-        let authenticator = authenticator.ok_or_else(|| {
-            anyhow::anyhow!(
-                "the catalog domain needs the auth domain in the same build to check tokens"
-            )
-        })?;
-        let settings = &platform.settings.catalog;
-        let svc = Arc::new(CatalogService::new(
-            platform.db.clone(),
-            files,
-            settings,
-            &platform.metrics.registry,
-            platform.clock.clone(),
-        )?);
-        let every = Duration::from_millis(settings.cache_check_ms);
-        let watcher = svc.clone();
-        Ok(MountedCatalog {
-            inventory: svc.clone(),
-            api: http::routes(upload_limit(platform))
-                .with_state(CatalogState { svc, authenticator }),
-            consumers: vec![Arc::new(StoreCreator {
-                db: platform.db.clone(),
-                clock: platform.clock.clone(),
-            })],
-            tasks: vec![Box::new(move |stop| {
-                Box::pin(watcher.watch_version(every, stop))
-            })],
-        })
+    impl Domain for Catalog {
+        fn info(&self) -> DomainInfo {
+            DomainInfo {
+                name: "catalog",
+                description: "Stores, categories and products",
+            }
+        }
+
+        /// Without files, products have no images.
+        fn needs(&self) -> &'static [(PortKind, Need)] {
+            &[
+                (PortKind::Authenticator, Need::Required),
+                (PortKind::Files, Need::Optional),
+            ]
+        }
+
+        fn openapi(&self) -> utoipa::openapi::OpenApi {
+            OpenApiRouter::<CatalogState>::new()
+                .nest(API_PREFIX, http::routes(0))
+                .into_openapi()
+        }
+
+        fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted> {
+            let authenticator =
+                Ports::require(&ports.authenticator, PortKind::Authenticator, "catalog")?;
+            let settings = &platform.settings.catalog;
+            let svc = Arc::new(CatalogService::new(
+                platform.db.clone(),
+                ports.files.get().cloned(),
+                settings,
+                &platform.metrics.registry,
+                platform.clock.clone(),
+            )?);
+            let _ = ports.inventory.set(svc.clone());
+            let every = Duration::from_millis(settings.cache_check_ms);
+            // A tenth of the hold, so stock comes back soon after it is due.
+            let lapse_every = Duration::from_secs((settings.reservation_ttl_secs / 10).max(1));
+            let (watcher, keeper) = (svc.clone(), svc.clone());
+            Ok(Mounted {
+                api: http::routes(upload_limit(platform)).with_state(CatalogState {
+                    svc: svc.clone(),
+                    authenticator,
+                }),
+                internal: super::internal::routes(svc.clone()),
+                consumers: vec![
+                    Arc::new(StoreCreator {
+                        db: platform.db.clone(),
+                        clock: platform.clock.clone(),
+                    }),
+                    Arc::new(ReservationKeeper { inventory: svc }),
+                ],
+                tasks: vec![
+                    Box::new(move |stop| Box::pin(watcher.watch_version(every, stop))),
+                    Box::new(move |stop| {
+                        Box::pin(keeper.watch_reservations(lapse_every, stop))
+                    }),
+                ],
+                ..Mounted::default()
+            })
+        }
     }
 
     /// Room for an image of up to `files.max_bytes` and the rest of the form.
     fn upload_limit(platform: &Platform) -> usize {
         platform.settings.files.max_bytes + 256 * 1024
     }
-
-    pub fn openapi() -> utoipa::openapi::OpenApi {
-        OpenApiRouter::<CatalogState>::new()
-            .nest(API_PREFIX, http::routes(0))
-            .into_openapi()
-    }
 }
 
+pub mod remote;
+
 #[cfg(feature = "catalog")]
-pub use mounting::{mount, openapi, MountedCatalog};
+pub use mounting::Catalog;

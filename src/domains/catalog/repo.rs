@@ -5,6 +5,7 @@ use sea_query::{Cond, Expr, Func, Iden, OnConflict, Order, Query, SelectStatemen
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::contract::Reserved;
 use super::model::{Category, Product, ProductInput, Store};
 use crate::platform::db::{contains, Db, DbError, Tx};
 
@@ -602,4 +603,126 @@ pub async fn product_in_tx(tx: &mut Tx, id: Uuid) -> Result<Option<Product>, DbE
         .fetch_optional(select_product().and_where(Expr::col(P::Id).eq(id)))
         .await?;
     Ok(row.map(Product::from))
+}
+
+// ---- reservations (stock held for orders)
+
+#[derive(Iden)]
+enum CatalogReservations {
+    Table,
+    OrderId,
+    State,
+    Items,
+    CreatedAt,
+    ExpiresAt,
+    UpdatedAt,
+}
+
+use CatalogReservations as R;
+
+pub const HELD: &str = "held";
+pub const CONFIRMED: &str = "confirmed";
+pub const RELEASED: &str = "released";
+pub const LAPSED: &str = "lapsed";
+
+#[derive(sqlx::FromRow)]
+pub struct ReservationRow {
+    pub state: String,
+    pub items: Json<Vec<Reserved>>,
+}
+
+/// Claims `order_id` for a new reservation; `false` if the order already has one (or a
+/// release mark).
+pub async fn claim_reservation(
+    tx: &mut Tx,
+    order_id: Uuid,
+    state: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let rows = tx
+        .execute(
+            Query::insert()
+                .into_table(R::Table)
+                .columns([R::OrderId, R::State, R::Items, R::CreatedAt, R::ExpiresAt, R::UpdatedAt])
+                .values_panic([
+                    order_id.into(),
+                    state.into(),
+                    serde_json::json!([]).into(),
+                    now.into(),
+                    expires_at.into(),
+                    now.into(),
+                ])
+                .on_conflict(OnConflict::column(R::OrderId).do_nothing().to_owned()),
+        )
+        .await?;
+    Ok(rows == 1)
+}
+
+pub async fn set_reservation_items(
+    tx: &mut Tx,
+    order_id: Uuid,
+    items: &[Reserved],
+) -> Result<(), DbError> {
+    tx.execute(
+        Query::update()
+            .table(R::Table)
+            .value(R::Items, serde_json::to_value(items).unwrap_or_default())
+            .and_where(Expr::col(R::OrderId).eq(order_id)),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn reservation(db: &Db, order_id: Uuid) -> Result<Option<ReservationRow>, DbError> {
+    db.fetch_optional(
+        Query::select()
+            .columns([R::State, R::Items])
+            .from(R::Table)
+            .and_where(Expr::col(R::OrderId).eq(order_id)),
+    )
+    .await
+}
+
+/// Moves the reservation from one of `from` to `to`, answering its items if it moved. The
+/// condition on the state makes each move happen once however many callers race.
+pub async fn move_reservation(
+    tx: &mut Tx,
+    order_id: Uuid,
+    from: &[&str],
+    to: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Reserved>>, DbError> {
+    let row: Option<(Json<Vec<Reserved>>,)> = tx
+        .fetch_optional(
+            Query::update()
+                .table(R::Table)
+                .value(R::State, to)
+                .value(R::UpdatedAt, now)
+                .and_where(Expr::col(R::OrderId).eq(order_id))
+                .and_where(Expr::col(R::State).is_in(from.iter().copied()))
+                .returning(Query::returning().column(R::Items)),
+        )
+        .await?;
+    Ok(row.map(|(items,)| items.0))
+}
+
+/// Held reservations past their time, oldest first.
+pub async fn lapsed_reservations(
+    db: &Db,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Uuid>, DbError> {
+    let rows: Vec<(Uuid,)> = db
+        .fetch_all(
+            Query::select()
+                .column(R::OrderId)
+                .from(R::Table)
+                .and_where(Expr::col(R::State).eq(HELD))
+                .and_where(Expr::col(R::ExpiresAt).lte(now))
+                .order_by(R::ExpiresAt, Order::Asc)
+                .limit(limit),
+        )
+        .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }

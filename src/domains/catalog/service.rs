@@ -71,7 +71,7 @@ fn invalid(field: &str, message: impl Into<String>) -> CatalogError {
 type Listing = Arc<(Vec<Product>, u64)>;
 
 pub struct CatalogService {
-    db: Db,
+    pub(super) db: Db,
     files: Option<Arc<dyn FilesApi>>,
     /// Public listings, keyed by their resolved filter and page.
     cache: Option<Cache<(ProductFilter, u64, u64), Listing>>,
@@ -79,6 +79,7 @@ pub struct CatalogService {
     /// Counts cache drops, so a listing read before a write is not cached after it.
     generation: AtomicU64,
     cache_lookups: IntCounterVec,
+    pub(super) reservation_ttl: chrono::Duration,
     pub(super) clock: Clock,
 }
 
@@ -112,6 +113,7 @@ impl CatalogService {
             seen_version: AtomicI64::new(i64::MIN),
             generation: AtomicU64::new(0),
             cache_lookups,
+            reservation_ttl: chrono::Duration::seconds(settings.reservation_ttl_secs as i64),
             clock,
         })
     }

@@ -2,7 +2,7 @@
 //! file a product shows cannot be deleted from under it.
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -54,4 +54,66 @@ pub trait FilesApi: Send + Sync + 'static {
     ) -> Result<FileInfo, FilesError>;
     /// Records that `holder` (e.g. `product:<id>`) uses exactly `files` from now on.
     async fn set_usage(&self, holder: &str, files: &[Uuid]) -> Result<(), FilesError>;
+}
+
+/// A file's metadata between processes: `FileInfo` with its owner, which the public JSON
+/// leaves out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub url: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+}
+
+impl From<FileInfo> for FileRecord {
+    fn from(f: FileInfo) -> Self {
+        Self {
+            id: f.id,
+            owner_id: f.owner_id,
+            url: f.url,
+            filename: f.filename,
+            content_type: f.content_type,
+            size: f.size,
+        }
+    }
+}
+
+impl From<FileRecord> for FileInfo {
+    fn from(f: FileRecord) -> Self {
+        Self {
+            id: f.id,
+            owner_id: f.owner_id,
+            url: f.url,
+            filename: f.filename,
+            content_type: f.content_type,
+            size: f.size,
+        }
+    }
+}
+
+/// A file and its bytes (base64) between processes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileContent {
+    pub file: FileRecord,
+    pub bytes: String,
+}
+
+/// `FilesApi::upload` between processes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadRequest {
+    pub owner: Uuid,
+    pub filename: Option<String>,
+    pub declared_type: Option<String>,
+    /// Base64 of the content.
+    pub bytes: String,
+}
+
+/// `FilesApi::set_usage` between processes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsageRequest {
+    pub holder: String,
+    pub files: Vec<Uuid>,
 }

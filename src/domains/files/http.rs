@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use super::contract::FileInfo;
 use super::service::{FilesService, UploadError};
-use crate::domains::auth::contract::{Authenticated, Authenticator};
+use crate::domains::auth::contract::Authenticator;
+use crate::domains::authn::Authenticated;
 use crate::platform::http::{ApiError, FieldError, Json, Path, Problem};
 
 const TAG: &str = "files";

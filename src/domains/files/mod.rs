@@ -14,61 +14,68 @@ mod service;
 mod storage;
 
 #[cfg(feature = "files")]
+mod internal;
+#[cfg(feature = "files")]
 mod mounting {
     use std::sync::Arc;
 
     use utoipa_axum::router::OpenApiRouter;
 
-    use super::contract::FilesApi;
     use super::http::{self, FilesState};
     use super::service::FilesService;
     use super::storage::LocalStorage;
-    use crate::app::Platform;
-    use crate::domains::auth::contract::Authenticator;
+    use crate::domains::{Domain, Mounted, Need, PortKind, Ports};
     use crate::platform::http::API_PREFIX;
+    use crate::platform::{DomainInfo, Platform};
 
-    pub struct MountedFiles {
-        pub api: OpenApiRouter,
-        pub root: OpenApiRouter,
-        /// For the domains that use files (the catalog's product images).
-        pub files: Arc<dyn FilesApi>,
-    }
+    pub struct Files;
 
-    pub fn mount(
-        platform: &Platform,
-        authenticator: Option<Arc<dyn Authenticator>>,
-    ) -> anyhow::Result<MountedFiles> {
-        let authenticator = authenticator.ok_or_else(|| {
-            anyhow::anyhow!(
-                "the files domain needs the auth domain in the same build to check tokens"
-            )
-        })?;
-        let settings = &platform.settings;
-        let storage = Arc::new(LocalStorage::new(settings.uploads_dir())?);
-        let svc = Arc::new(FilesService::new(
-            platform.db.clone(),
-            storage,
-            settings.files.clone(),
-            platform.clock.clone(),
-        ));
-        let state = FilesState {
-            svc: svc.clone(),
-            authenticator,
-        };
-        Ok(MountedFiles {
-            api: http::routes(settings.files.max_bytes).with_state(state.clone()),
-            root: http::root_routes().with_state(state),
-            files: svc,
-        })
-    }
+    impl Domain for Files {
+        fn info(&self) -> DomainInfo {
+            DomainInfo {
+                name: "files",
+                description: "Uploads checked by content, served back",
+            }
+        }
 
-    pub fn openapi() -> utoipa::openapi::OpenApi {
-        OpenApiRouter::<FilesState>::new()
-            .nest(API_PREFIX, http::routes(0))
-            .merge(http::root_routes())
-            .into_openapi()
+        fn needs(&self) -> &'static [(PortKind, Need)] {
+            &[(PortKind::Authenticator, Need::Required)]
+        }
+
+        fn openapi(&self) -> utoipa::openapi::OpenApi {
+            OpenApiRouter::<FilesState>::new()
+                .nest(API_PREFIX, http::routes(0))
+                .merge(http::root_routes())
+                .into_openapi()
+        }
+
+        fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted> {
+            let authenticator =
+                Ports::require(&ports.authenticator, PortKind::Authenticator, "files")?;
+            let settings = &platform.settings;
+            let storage = Arc::new(LocalStorage::new(settings.uploads_dir())?);
+            let svc = Arc::new(FilesService::new(
+                platform.db.clone(),
+                storage,
+                settings.files.clone(),
+                platform.clock.clone(),
+            ));
+            let _ = ports.files.set(svc.clone());
+            let state = FilesState {
+                svc: svc.clone(),
+                authenticator,
+            };
+            Ok(Mounted {
+                api: http::routes(settings.files.max_bytes).with_state(state.clone()),
+                root: http::root_routes().with_state(state),
+                internal: super::internal::routes(svc, settings.files.max_bytes),
+                ..Mounted::default()
+            })
+        }
     }
 }
 
+pub mod remote;
+
 #[cfg(feature = "files")]
-pub use mounting::{mount, openapi, MountedFiles};
+pub use mounting::Files;

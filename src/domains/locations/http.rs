@@ -14,9 +14,8 @@ use uuid::Uuid;
 
 use super::model::{BBox, Location, LocationInput};
 use super::service::{Breaker, LocationError, LocationsService, Nearby, ReverseGeocoded};
-use crate::domains::auth::contract::{
-    permissions::ReadOperations, Authenticated, Authenticator, RequirePermission,
-};
+use crate::domains::auth::contract::Authenticator;
+use crate::domains::authn::{permissions::ReadOperations, Authenticated, RequirePermission};
 use crate::platform::http::{ApiError, Json, Page, PageParams, Path, Problem, Query};
 
 const TAG: &str = "locations";

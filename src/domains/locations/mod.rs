@@ -30,59 +30,63 @@ mod mounting {
     use super::http::{self, LocationsState};
     use super::jobs::AddressFiller;
     use super::service::LocationsService;
-    use crate::app::Platform;
-    use crate::domains::auth::contract::Authenticator;
+    use crate::domains::{Domain, Mounted, Need, PortKind, Ports};
     use crate::platform::config::GeocoderKind;
     use crate::platform::http::API_PREFIX;
-    use crate::platform::queue::Consumer;
+    use crate::platform::{DomainInfo, Platform};
 
-    pub struct MountedLocations {
-        pub api: OpenApiRouter,
-        pub consumers: Vec<Arc<dyn Consumer>>,
-    }
+    pub struct Locations;
 
-    pub fn mount(
-        platform: &Platform,
-        authenticator: Option<Arc<dyn Authenticator>>,
-    ) -> anyhow::Result<MountedLocations> {
-        let authenticator = authenticator.ok_or_else(|| {
-            anyhow::anyhow!(
-                "the locations domain needs the auth domain in the same build to check tokens"
-            )
-        })?;
-        let settings = &platform.settings.locations;
-        let geocoder: Arc<dyn Geocoder> = match settings.geocoder {
-            GeocoderKind::Offline => Arc::new(Offline),
-            GeocoderKind::Nominatim => Arc::new(Nominatim::new(
-                &settings.nominatim,
+    impl Domain for Locations {
+        fn info(&self) -> DomainInfo {
+            DomainInfo {
+                name: "locations",
+                description: "Saved places and reverse geocoding",
+            }
+        }
+
+        fn needs(&self) -> &'static [(PortKind, Need)] {
+            &[(PortKind::Authenticator, Need::Required)]
+        }
+
+        fn openapi(&self) -> utoipa::openapi::OpenApi {
+            OpenApiRouter::<LocationsState>::new()
+                .nest(API_PREFIX, http::routes())
+                .into_openapi()
+        }
+
+        fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted> {
+            let authenticator =
+                Ports::require(&ports.authenticator, PortKind::Authenticator, "locations")?;
+            let settings = &platform.settings.locations;
+            let geocoder: Arc<dyn Geocoder> = match settings.geocoder {
+                GeocoderKind::Offline => Arc::new(Offline),
+                GeocoderKind::Nominatim => Arc::new(Nominatim::new(
+                    &settings.nominatim,
+                    platform.db.clone(),
+                    &platform.metrics.registry,
+                    platform.clock.clone(),
+                )?),
+            };
+            let inline_timeout = Duration::from_secs(settings.nominatim.timeout_secs + 1);
+            let svc = Arc::new(LocationsService::new(
                 platform.db.clone(),
-                &platform.metrics.registry,
+                geocoder.clone(),
+                inline_timeout,
                 platform.clock.clone(),
-            )?),
-        };
-        let inline_timeout = Duration::from_secs(settings.nominatim.timeout_secs + 1);
-        let svc = Arc::new(LocationsService::new(
-            platform.db.clone(),
-            geocoder.clone(),
-            inline_timeout,
-            platform.clock.clone(),
-        ));
-        Ok(MountedLocations {
-            api: http::routes().with_state(LocationsState { svc, authenticator }),
-            consumers: vec![Arc::new(AddressFiller {
-                db: platform.db.clone(),
-                geocoder,
-                clock: platform.clock.clone(),
-            })],
-        })
-    }
-
-    pub fn openapi() -> utoipa::openapi::OpenApi {
-        OpenApiRouter::<LocationsState>::new()
-            .nest(API_PREFIX, http::routes())
-            .into_openapi()
+            ));
+            Ok(Mounted {
+                api: http::routes().with_state(LocationsState { svc, authenticator }),
+                consumers: vec![Arc::new(AddressFiller {
+                    db: platform.db.clone(),
+                    geocoder,
+                    clock: platform.clock.clone(),
+                })],
+                ..Mounted::default()
+            })
+        }
     }
 }
 
 #[cfg(feature = "locations")]
-pub use mounting::{mount, openapi, MountedLocations};
+pub use mounting::Locations;

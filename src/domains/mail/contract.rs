@@ -12,7 +12,7 @@ pub struct SendRequested {
 }
 
 /// An email the system sends on a user's behalf (a notification), not typed by them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SystemEmail {
     /// The account it is for; it shows among that account's emails.
     pub owner_id: Uuid,
@@ -24,7 +24,7 @@ pub struct SystemEmail {
 }
 
 /// A system email from a stored template (`GET /email-templates`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TemplateEmail {
     pub owner_id: Uuid,
     pub to: String,
@@ -52,4 +52,18 @@ pub trait MailSender: Send + Sync + 'static {
     async fn send_system(&self, email: SystemEmail) -> Result<Uuid, SystemSendError>;
     /// The same, with subject and body rendered from a stored template.
     async fn send_template(&self, email: TemplateEmail) -> Result<Uuid, SystemSendError>;
+}
+
+/// A refused system email between processes (409 body); anything else is unavailability.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum SendRefusal {
+    Refused { detail: String },
+    Template { detail: String },
+}
+
+/// The email's id, between processes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Queued {
+    pub id: Uuid,
 }

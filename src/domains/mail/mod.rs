@@ -19,6 +19,8 @@ mod service;
 mod templates;
 
 #[cfg(feature = "mail")]
+mod internal;
+#[cfg(feature = "mail")]
 mod mounting {
     use std::sync::Arc;
 
@@ -27,71 +29,82 @@ mod mounting {
     use super::http::{self, MailState};
     use super::jobs::Delivery;
     use super::service::MailService;
-    use crate::app::Platform;
-    use crate::domains::auth::contract::Authenticator;
-    use crate::domains::files::contract::FilesApi;
+    use crate::domains::{Domain, Mounted, Need, PortKind, Ports};
     use crate::platform::http::API_PREFIX;
-    use crate::platform::queue::Consumer;
+    use crate::platform::{DomainInfo, Platform};
 
-    pub struct MountedMail {
-        pub api: OpenApiRouter,
-        pub consumers: Vec<Arc<dyn Consumer>>,
-        pub tasks: Vec<crate::domains::Task>,
-        /// Sends for other domains (notifications).
-        pub sender: Arc<dyn super::contract::MailSender>,
-    }
+    pub struct Mail;
 
-    pub fn mount(
-        platform: &Platform,
-        authenticator: Option<Arc<dyn Authenticator>>,
-        files: Option<Arc<dyn FilesApi>>,
-    ) -> anyhow::Result<MountedMail> {
-        let authenticator = authenticator.ok_or_else(|| {
-            anyhow::anyhow!(
-                "the mail domain needs the auth domain in the same build to check tokens"
-            )
-        })?;
-        let svc = Arc::new(MailService::new(
-            platform.db.clone(),
-            files.clone(),
-            platform.settings.mail.per_user_per_minute,
-            platform.clock.clone(),
-        ));
-        let delivery = Delivery::new(
-            platform.db.clone(),
-            platform.mailer.clone(),
-            files,
-            &platform.settings.mail,
-            &platform.metrics.registry,
-            platform.clock.clone(),
-        )?;
-        let depth = prometheus::IntGauge::new(
-            "email_retry_queue_depth",
-            "Emails waiting for another delivery attempt",
-        )?;
-        platform
-            .metrics
-            .registry
-            .register(Box::new(depth.clone()))?;
-        let every =
-            std::time::Duration::from_secs(platform.settings.queue.metrics_interval_secs.max(1));
-        let db = platform.db.clone();
-        Ok(MountedMail {
-            sender: svc.clone(),
-            api: http::routes().with_state(MailState { svc, authenticator }),
-            consumers: vec![Arc::new(delivery)],
-            tasks: vec![Box::new(move |stop| {
-                Box::pin(super::jobs::watch_retry_depth(db, depth, every, stop))
-            })],
-        })
-    }
+    impl Domain for Mail {
+        fn info(&self) -> DomainInfo {
+            DomainInfo {
+                name: "mail",
+                description: "Email composition, delivery, templates, statistics",
+            }
+        }
 
-    pub fn openapi() -> utoipa::openapi::OpenApi {
-        OpenApiRouter::<MailState>::new()
-            .nest(API_PREFIX, http::routes())
-            .into_openapi()
+        /// Without files, emails have no attachments.
+        fn needs(&self) -> &'static [(PortKind, Need)] {
+            &[
+                (PortKind::Authenticator, Need::Required),
+                (PortKind::Files, Need::Optional),
+            ]
+        }
+
+        fn openapi(&self) -> utoipa::openapi::OpenApi {
+            OpenApiRouter::<MailState>::new()
+                .nest(API_PREFIX, http::routes())
+                .into_openapi()
+        }
+
+        fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted> {
+            let authenticator =
+                Ports::require(&ports.authenticator, PortKind::Authenticator, "mail")?;
+            let files = ports.files.get().cloned();
+            let svc = Arc::new(MailService::new(
+                platform.db.clone(),
+                files.clone(),
+                platform.settings.mail.per_user_per_minute,
+                platform.clock.clone(),
+            ));
+            let _ = ports.mail.set(svc.clone());
+            let delivery = Delivery::new(
+                platform.db.clone(),
+                platform.mailer.clone(),
+                files,
+                &platform.settings.mail,
+                &platform.metrics.registry,
+                platform.clock.clone(),
+            )?;
+            let depth = prometheus::IntGauge::new(
+                "email_retry_queue_depth",
+                "Emails waiting for another delivery attempt",
+            )?;
+            platform
+                .metrics
+                .registry
+                .register(Box::new(depth.clone()))?;
+            let every = std::time::Duration::from_secs(
+                platform.settings.queue.metrics_interval_secs.max(1),
+            );
+            let db = platform.db.clone();
+            Ok(Mounted {
+                api: http::routes().with_state(MailState {
+                    svc: svc.clone(),
+                    authenticator,
+                }),
+                internal: super::internal::routes(svc),
+                consumers: vec![Arc::new(delivery)],
+                tasks: vec![Box::new(move |stop| {
+                    Box::pin(super::jobs::watch_retry_depth(db, depth, every, stop))
+                })],
+                ..Mounted::default()
+            })
+        }
     }
 }
 
+pub mod remote;
+
 #[cfg(feature = "mail")]
-pub use mounting::{mount, openapi, MountedMail};
+pub use mounting::Mail;

@@ -18,10 +18,8 @@ use uuid::Uuid;
 use super::model::{AdminNotice, Channel, Notification, Preferences, PreferencesUpdate};
 use super::repo::TemplateRow;
 use super::service::{NotificationError, NotificationService, Sent};
-use crate::domains::auth::contract::{
-    permissions::ManageUsers, Authenticated, AuthenticationError, Authenticator, Principal,
-    RequirePermission,
-};
+use crate::domains::auth::contract::{AuthenticationError, Authenticator, Principal};
+use crate::domains::authn::{permissions::ManageUsers, Authenticated, RequirePermission};
 use crate::platform::http::{ApiError, Json, Page, PageParams, Path, Problem, Query};
 use crate::platform::openapi::string_enum;
 

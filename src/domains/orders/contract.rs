@@ -26,3 +26,8 @@ pub struct StatusChanged {
     pub to: String,
     pub actor_id: Option<Uuid>,
 }
+
+/// Whether an order entering `status` gives its stock back (`StatusChanged::to`).
+pub fn returns_stock(status: &str) -> bool {
+    matches!(status, "cancelled" | "expired")
+}

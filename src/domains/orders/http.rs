@@ -15,7 +15,8 @@ use uuid::Uuid;
 use super::model::{Address, AddressInput, Order, PlaceOrder, Status};
 use super::repo::AddressFilter;
 use super::service::{OrderError, OrdersService};
-use crate::domains::auth::contract::{Authenticated, Authenticator};
+use crate::domains::auth::contract::Authenticator;
+use crate::domains::authn::Authenticated;
 use crate::platform::http::{
     mark_replayed, ApiError, FieldError, IdempotencyKey, Json, Page, PageParams, Path, Problem,
     Query,
@@ -68,6 +69,9 @@ impl From<OrderError> for ApiError {
             }
             OrderError::BadSignature => ApiError::unauthorized(message),
             OrderError::WebhookOff => ApiError::unavailable(message),
+            OrderError::StockUnavailable(_) => ApiError::unavailable(
+                "Stock cannot be checked right now; nothing was ordered. Try again shortly.",
+            ),
             OrderError::Db(e) => e.into(),
         }
     }

@@ -21,16 +21,11 @@ mod mounting {
 
     use super::http::{self, OrdersState};
     use super::service::OrdersService;
-    use crate::app::Platform;
-    use crate::domains::auth::contract::Authenticator;
-    use crate::domains::catalog::contract::Inventory;
-    use crate::domains::Task;
+    use crate::domains::{Domain, Mounted, Need, PortKind, Ports};
     use crate::platform::http::API_PREFIX;
+    use crate::platform::{DomainInfo, Platform};
 
-    pub struct MountedOrders {
-        pub api: OpenApiRouter,
-        pub tasks: Vec<Task>,
-    }
+    pub struct Orders;
 
     /// Expires unpaid orders every `every`.
     async fn expire_unpaid(svc: Arc<OrdersService>, every: Duration, stop: CancellationToken) {
@@ -47,44 +42,50 @@ mod mounting {
         }
     }
 
-    pub fn mount(
-        platform: &Platform,
-        authenticator: Option<Arc<dyn Authenticator>>,
-        inventory: Option<Arc<dyn Inventory>>,
-    ) -> anyhow::Result<MountedOrders> {
-        let authenticator = authenticator.ok_or_else(|| {
-            anyhow::anyhow!(
-                "the orders domain needs the auth domain in the same build to check tokens"
-            )
-        })?;
-        let inventory = inventory.ok_or_else(|| {
-            anyhow::anyhow!(
-                "the orders domain needs the catalog domain in the same build for stock"
-            )
-        })?;
-        let settings = platform.settings.orders.clone();
-        let every = Duration::from_secs(settings.expiry_check_secs);
-        let svc = Arc::new(OrdersService::new(
-            platform.db.clone(),
-            inventory,
-            settings,
-            platform.clock.clone(),
-        ));
-        let expiry = svc.clone();
-        Ok(MountedOrders {
-            api: http::routes().with_state(OrdersState { svc, authenticator }),
-            tasks: vec![Box::new(move |stop| {
-                Box::pin(expire_unpaid(expiry, every, stop))
-            })],
-        })
-    }
+    impl Domain for Orders {
+        fn info(&self) -> DomainInfo {
+            DomainInfo {
+                name: "orders",
+                description: "Addresses, checkout and order tracking",
+            }
+        }
 
-    pub fn openapi() -> utoipa::openapi::OpenApi {
-        OpenApiRouter::<OrdersState>::new()
-            .nest(API_PREFIX, http::routes())
-            .into_openapi()
+        fn needs(&self) -> &'static [(PortKind, Need)] {
+            &[
+                (PortKind::Authenticator, Need::Required),
+                (PortKind::Inventory, Need::Required),
+            ]
+        }
+
+        fn openapi(&self) -> utoipa::openapi::OpenApi {
+            OpenApiRouter::<OrdersState>::new()
+                .nest(API_PREFIX, http::routes())
+                .into_openapi()
+        }
+
+        fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted> {
+            let authenticator =
+                Ports::require(&ports.authenticator, PortKind::Authenticator, "orders")?;
+            let inventory = Ports::require(&ports.inventory, PortKind::Inventory, "orders")?;
+            let settings = platform.settings.orders.clone();
+            let every = Duration::from_secs(settings.expiry_check_secs);
+            let svc = Arc::new(OrdersService::new(
+                platform.db.clone(),
+                inventory,
+                settings,
+                platform.clock.clone(),
+            ));
+            let expiry = svc.clone();
+            Ok(Mounted {
+                api: http::routes().with_state(OrdersState { svc, authenticator }),
+                tasks: vec![Box::new(move |stop| {
+                    Box::pin(expire_unpaid(expiry, every, stop))
+                })],
+                ..Mounted::default()
+            })
+        }
     }
 }
 
 #[cfg(feature = "orders")]
-pub use mounting::{mount, openapi, MountedOrders};
+pub use mounting::Orders;

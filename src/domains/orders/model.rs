@@ -80,7 +80,7 @@ impl Status {
 
     /// Leaving for these returns the stock.
     pub fn returns_stock(self) -> bool {
-        matches!(self, Status::Cancelled | Status::Expired)
+        super::contract::returns_stock(self.as_str())
     }
 }
 

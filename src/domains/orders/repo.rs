@@ -389,16 +389,6 @@ pub async fn items(db: &Db, order: Uuid) -> Result<Vec<OrderItem>, DbError> {
         .collect())
 }
 
-pub async fn item_quantities(tx: &mut Tx, order: Uuid) -> Result<Vec<(Uuid, i64)>, DbError> {
-    tx.fetch_all(
-        Query::select()
-            .columns([OrderItems::ProductId, OrderItems::Quantity])
-            .from(OrderItems::Table)
-            .and_where(Expr::col(OrderItems::OrderId).eq(order)),
-    )
-    .await
-}
-
 #[derive(sqlx::FromRow)]
 struct HistoryRow {
     from_status: Option<String>,

@@ -11,7 +11,7 @@ use super::contract::{OrderPlaced, StatusChanged, ORDER_PLACED, STATUS_CHANGED};
 use super::model::{Actor, Address, AddressInput, Order, OrderItem, PlaceOrder, Status};
 use super::repo::{self, AddressFilter, NewOrder, OrderRow, Scope};
 use crate::domains::auth::contract::{Permission, Principal};
-use crate::domains::catalog::contract::{Inventory, ReserveError};
+use crate::domains::catalog::contract::{Inventory, ReserveError, Reserved};
 use crate::platform::clock::Clock;
 use crate::platform::config::OrdersSettings;
 use crate::platform::db::{Db, DbError};
@@ -39,6 +39,9 @@ pub enum OrderError {
     BadSignature,
     #[error("the payments webhook is not configured")]
     WebhookOff,
+    /// The catalog (stock) cannot be reached: try again later.
+    #[error("{0}")]
+    StockUnavailable(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -57,7 +60,8 @@ impl From<ReserveError> for OrderError {
             ReserveError::OutOfStock { product_id, name } => {
                 OrderError::OutOfStock { product_id, name }
             }
-            ReserveError::Db(e) => OrderError::Db(e),
+            ReserveError::Conflict(m) => invalid("items", m),
+            ReserveError::Unavailable(m) => OrderError::StockUnavailable(m),
         }
     }
 }
@@ -210,9 +214,59 @@ impl OrdersService {
             .iter()
             .map(|l| (l.product_id, l.quantity))
             .collect();
+        let id = Uuid::now_v7();
+        // The catalog takes the stock first (held for this order id); from here on, any way
+        // this order does not get written gives it back.
+        let reserved = self.inventory.reserve(id, &lines).await?;
+        let written = self
+            .write_order(principal, key, &hash, &request, &address, id, reserved)
+            .await;
+        match written {
+            Ok(None) => {}
+            Ok(Some(placed)) => {
+                // The same key raced in from another request: answered as that one was.
+                self.give_back(id).await;
+                return Ok(placed);
+            }
+            Err(e) => {
+                self.give_back(id).await;
+                return Err(e);
+            }
+        }
+        // Kept for good; if this call fails, the catalog confirms from `orders.order_placed`.
+        if let Err(e) = self.inventory.confirm(id).await {
+            tracing::warn!(order = %id, error = %e, "stock not confirmed yet; the order event will");
+        }
+        let row = repo::order(&self.db, id)
+            .await?
+            .ok_or(OrderError::NotFound("no such order"))?;
+        Ok(Placed {
+            order: self.load(row).await?,
+            replayed: false,
+        })
+    }
+
+    /// Gives an order's stock back now; if the catalog cannot be reached, the hold lapses.
+    async fn give_back(&self, order_id: Uuid) {
+        if let Err(e) = self.inventory.release(order_id).await {
+            tracing::warn!(order = %order_id, error = %e, "stock not released; its hold will lapse");
+        }
+    }
+
+    /// Writes the order, its items, first history entry and `orders.order_placed` in one
+    /// transaction. `Some` when another request with the same key won the race.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_order(
+        &self,
+        principal: &Principal,
+        key: Option<&str>,
+        hash: &str,
+        request: &PlaceOrder,
+        address: &Address,
+        id: Uuid,
+        reserved: Vec<Reserved>,
+    ) -> Result<Option<Placed>, OrderError> {
         let now = self.clock.now();
-        let mut tx = self.db.begin().await?;
-        let reserved = self.inventory.reserve(&mut tx, &lines).await?;
         let store_id = reserved[0].store_id;
         if reserved.iter().any(|r| r.store_id != store_id) {
             return Err(invalid("items", "all items must come from one store"));
@@ -241,12 +295,11 @@ impl OrdersService {
                     .and_then(|line| sum.checked_add(line))
             })
             .ok_or_else(|| invalid("items", "the order total is too large"))?;
-        let id = Uuid::now_v7();
         let new = NewOrder {
             id,
             buyer_id: principal.user_id,
             store_id,
-            address: &address,
+            address,
             total,
             currency: &currency,
             note: request
@@ -255,16 +308,16 @@ impl OrdersService {
                 .map(str::trim)
                 .filter(|n| !n.is_empty()),
             idempotency_key: key,
-            request_hash: &hash,
+            request_hash: hash,
             expires_at: now + chrono::Duration::seconds(self.settings.payment_timeout_secs as i64),
         };
+        let mut tx = self.db.begin().await?;
         if let Err(e) = repo::insert_order(&mut tx, &new, &items, now).await {
             drop(tx);
-            // The same key raced in from another request: answer as that one did.
             if let (DbError::UniqueViolation { .. }, Some(key)) = (&e, key) {
                 if let Some(existing) = repo::order_by_key(&self.db, principal.user_id, key).await?
                 {
-                    return self.replay(existing, &hash).await;
+                    return self.replay(existing, hash).await.map(Some);
                 }
             }
             return Err(e.into());
@@ -288,13 +341,7 @@ impl OrdersService {
         };
         publish(&mut tx, Outgoing::new(ORDER_PLACED, id.to_string(), &event)).await?;
         tx.commit().await?;
-        let row = repo::order(&self.db, id)
-            .await?
-            .ok_or(OrderError::NotFound("no such order"))?;
-        Ok(Placed {
-            order: self.load(row).await?,
-            replayed: false,
-        })
+        Ok(None)
     }
 
     async fn replay(&self, existing: OrderRow, hash: &str) -> Result<Placed, OrderError> {
@@ -400,10 +447,6 @@ impl OrdersService {
                 allowed: Vec::new(),
             });
         }
-        if to.returns_stock() {
-            let lines = repo::item_quantities(&mut tx, id).await?;
-            self.inventory.release(&mut tx, &lines).await?;
-        }
         repo::record_history(&mut tx, id, Some(from), to, actor_id, reason, now).await?;
         let event = StatusChanged {
             order_id: id,
@@ -419,6 +462,10 @@ impl OrdersService {
         )
         .await?;
         tx.commit().await?;
+        // Now rather than when the catalog reads `orders.status_changed`, which it also does.
+        if to.returns_stock() {
+            self.give_back(id).await;
+        }
         let row = repo::order(&self.db, id)
             .await?
             .ok_or(OrderError::NotFound("no such order"))?;

@@ -1,7 +1,12 @@
-//! Embedded migrations, one stream per backend (`migrations/sqlite`, `migrations/postgres`).
-//! Every migration is applied whatever features are built, so a database serves any build.
+//! Embedded migrations, one stream per backend (`migrations/sqlite`, `migrations/postgres`),
+//! files named `<version>_<owner>_<what>.sql` where the owner is `platform` or a domain. A
+//! process applies the platform's and those of the domains it hosts, so processes that
+//! share one database each add their own tables, and a process on a database of its own
+//! holds only its domains' tables.
 
-use sqlx::migrate::{MigrateError, Migrator};
+use std::borrow::Cow;
+
+use sqlx::migrate::{MigrateError, Migration, Migrator};
 
 use super::{Db, DbError, Pools};
 
@@ -16,16 +21,34 @@ impl Db {
         }
     }
 
-    /// Applies pending migrations. On PostgreSQL an advisory lock lets many replicas start at once.
-    pub async fn migrate(&self) -> Result<(), MigrateError> {
+    /// The migrations of `owners` (`platform` and domain names).
+    fn migrations_of(&self, owners: &[&str]) -> Vec<Migration> {
+        self.migrator()
+            .iter()
+            .filter(|m| owners.contains(&owner(m)))
+            .cloned()
+            .collect()
+    }
+
+    /// Applies pending migrations of `owners`. Migrations the database has from other
+    /// processes' domains are left alone. On PostgreSQL an advisory lock lets many replicas
+    /// (and processes) start at once.
+    pub async fn migrate(&self, owners: &[&str]) -> Result<(), MigrateError> {
+        // sqlx has no public constructor from a list of migrations; these fields are the
+        // ones `migrate!` fills, at the version Cargo.lock pins.
+        let migrator = Migrator {
+            migrations: Cow::Owned(self.migrations_of(owners)),
+            ignore_missing: true,
+            ..Migrator::DEFAULT
+        };
         match &self.pools {
-            Pools::Sqlite { writer, .. } => SQLITE.run(writer).await,
-            Pools::Postgres(pool) => POSTGRES.run(pool).await,
+            Pools::Sqlite { writer, .. } => migrator.run(writer).await,
+            Pools::Postgres(pool) => migrator.run(pool).await,
         }
     }
 
-    /// Versions the binary knows of that the database has not applied successfully.
-    pub async fn pending_migrations(&self) -> Result<Vec<i64>, DbError> {
+    /// Versions of `owners`' migrations that the database has not applied successfully.
+    pub async fn pending_migrations(&self, owners: &[&str]) -> Result<Vec<i64>, DbError> {
         let sql = "SELECT version FROM _sqlx_migrations WHERE success = TRUE";
         let applied: Vec<(i64,)> = match &self.pools {
             Pools::Sqlite { reader, .. } => sqlx::query_as(sql).fetch_all(reader).await,
@@ -37,10 +60,40 @@ impl Db {
             other => Err(other),
         })?;
         Ok(self
-            .migrator()
+            .migrations_of(owners)
             .iter()
             .map(|m| m.version)
             .filter(|v| !applied.iter().any(|(a,)| a == v))
             .collect())
+    }
+}
+
+/// `catalog` of `20261123000005_catalog_products.sql` (sqlx keeps the name after the version,
+/// underscores as spaces).
+fn owner(migration: &Migration) -> &str {
+    migration
+        .description
+        .split([' ', '_'])
+        .next()
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_migration_has_a_known_owner() {
+        let known = [
+            "platform",
+            "auth",
+            "mail",
+            "notifications",
+            "locations",
+            "catalog",
+            "orders",
+            "files",
+        ];
+        for m in super::SQLITE.iter().chain(super::POSTGRES.iter()) {
+            assert!(known.contains(&super::owner(m)), "{}", m.description);
+        }
     }
 }

@@ -20,6 +20,8 @@ pub struct HealthState {
     pub db: Db,
     pub queue: Arc<dyn QueueBackend>,
     pub metrics: Metrics,
+    /// The domains compiled into this binary, for `/info`.
+    pub domains: Vec<&'static str>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -94,7 +96,7 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
             "unreachable".to_string()
         }
     };
-    let migrations = match state.db.pending_migrations().await {
+    let migrations = match state.db.pending_migrations(&migration_owners(&state.domains)).await {
         Ok(pending) if pending.is_empty() => "ok".to_string(),
         Ok(pending) => format!("{} pending", pending.len()),
         Err(_) => "unknown".to_string(),
@@ -144,10 +146,15 @@ async fn metrics(State(state): State<HealthState>) -> impl IntoResponse {
 /// Name, version and the domains this binary was built with.
 #[utoipa::path(get, path = "/info", operation_id = "getInfo", tag = "platform",
     responses((status = 200, description = "Build information", body = BuildInfo)))]
-async fn info() -> Json<BuildInfo> {
+async fn info(State(state): State<HealthState>) -> Json<BuildInfo> {
     Json(BuildInfo {
         name: env!("CARGO_PKG_NAME"),
         version: env!("CARGO_PKG_VERSION"),
-        domains: crate::domains::enabled().iter().map(|d| d.name).collect(),
+        domains: state.domains.clone(),
     })
+}
+
+/// The platform's migrations and those of the domains this process hosts.
+pub fn migration_owners(domains: &[&'static str]) -> Vec<&'static str> {
+    std::iter::once("platform").chain(domains.iter().copied()).collect()
 }

@@ -8,7 +8,7 @@
 //! Delivery order is not guaranteed; consumers must be idempotent, since a message whose
 //! handler was cut short (crash, lease expiry) is delivered again.
 
-mod backoff;
+pub mod backoff;
 mod database;
 #[cfg(feature = "kafka")]
 mod kafka;

@@ -1,13 +1,12 @@
 //! The geocoder port and its adapters: offline (bundled GeoNames cities) and Nominatim
 //! (rate-limited across replicas, cached, behind a circuit breaker, falling back offline).
 
-mod breaker;
 mod nominatim;
 mod offline;
 
 use async_trait::async_trait;
 
-pub use breaker::{BreakerState, CircuitBreaker};
+pub use crate::platform::breaker::{BreakerState, CircuitBreaker};
 pub use nominatim::Nominatim;
 pub use offline::Offline;
 
