@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Agora split into processes: builds each domain alone (`--no-default-features --features
+# <domain>,kafka`), then runs scripts/split_checks.py: seven processes, each on a PostgreSQL
+# database of its own, sharing a Kafka-protocol broker (TEST_KAFKA_BROKERS), behind nginx
+# (Debian's package, installed when missing) routing by path, and the user journey through it.
+#   scripts/split.sh build    the seven binaries, into $CARGO_TARGET_DIR/split
+#   scripts/split.sh run      the processes and the journey
+#   scripts/split.sh          both
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/agora/target}"
+BIN_DIR="$CARGO_TARGET_DIR/split"
+DOMAINS=(auth mail notifications locations catalog orders files)
+
+build() {
+  mkdir -p "$BIN_DIR"
+  for domain in "${DOMAINS[@]}"; do
+    local started=$SECONDS
+    cargo build --locked --no-default-features --features "$domain,kafka" --bin agora
+    cp "$CARGO_TARGET_DIR/debug/agora" "$BIN_DIR/agora-$domain"
+    echo "--- agora-$domain built alone in $((SECONDS - started)) s"
+  done
+}
+
+ensure_nginx() {
+  if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then return; fi
+  echo "installing nginx (Debian package)"
+  # Installed for this script to run; the package's own service is not started.
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }
+  rm -f /usr/sbin/policy-rc.d
+}
+
+run() {
+  ensure_nginx
+  : "${TEST_KAFKA_BROKERS:?the split processes share a broker: set TEST_KAFKA_BROKERS}"
+  PATH="$PATH:/usr/sbin" python3 scripts/split_checks.py "$BIN_DIR"
+}
+
+case "${1:-all}" in
+  build) build ;;
+  run) run ;;
+  all) build; run ;;
+  *) echo "usage: $0 [build|run]" >&2; exit 2 ;;
+esac
