@@ -16,7 +16,8 @@ const RUN: Duration = Duration::from_secs(5);
 const LOGIN_CONCURRENCY: usize = 16;
 
 fn raw_hashes_per_second(settings: &Settings, threads: usize) -> f64 {
-    let p = &settings.auth.password;
+    let auth: agora::domains::auth::AuthSettings = settings.section("auth").unwrap();
+    let p = &auth.password;
     let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None).unwrap();
     let done = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -65,17 +66,16 @@ async fn main() {
     settings.data_dir = dir.path().to_path_buf();
     settings.server.port = 0;
     settings.server.rate_limit.enabled = false;
-    settings.auth.rate_limit.enabled = false;
+    settings.set("auth.rate_limit.enabled", false);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
 
     let raw = raw_hashes_per_second(&settings, cores);
+    let auth: agora::domains::auth::AuthSettings = settings.section("auth").unwrap();
     println!(
         "argon2id m={} KiB t={} p={}: {raw:.1} hashes/s on {cores} threads",
-        settings.auth.password.memory_kib,
-        settings.auth.password.iterations,
-        settings.auth.password.parallelism
+        auth.password.memory_kib, auth.password.iterations, auth.password.parallelism
     );
 
     let app = Application::builder(settings).build().await.unwrap();

@@ -59,7 +59,7 @@ async fn run(label: &str, url: String, data_dir: &Path) {
     settings.database.url = url;
     settings.server.port = 0;
     settings.server.rate_limit.enabled = false;
-    settings.auth.rate_limit.enabled = false;
+    settings.set("auth.rate_limit.enabled", false);
     let app = Application::builder(settings).build().await.unwrap();
     let base = format!("http://{}", app.local_addr());
     let shutdown = app.shutdown_token();

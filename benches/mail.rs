@@ -109,9 +109,9 @@ async fn run(label: &str, url: String, data_dir: &Path, smtp_port: u16, kafka: O
     settings.database.url = url;
     settings.server.port = 0;
     settings.server.rate_limit.enabled = false;
-    settings.auth.rate_limit.enabled = false;
-    settings.mail.per_user_per_minute = 1_000_000;
-    settings.mail.global_per_second = 1_000_000;
+    settings.set("auth.rate_limit.enabled", false);
+    settings.set("mail.per_user_per_minute", 1_000_000);
+    settings.set("mail.global_per_second", 1_000_000);
     settings.mailer.transport = MailTransport::Smtp;
     settings.mailer.smtp.host = "127.0.0.1".into();
     settings.mailer.smtp.port = smtp_port;

@@ -70,7 +70,7 @@ async fn start(
     settings.database.url = url.to_string();
     settings.server.port = 0;
     settings.server.rate_limit.enabled = false;
-    settings.auth.rate_limit.enabled = false;
+    settings.set("auth.rate_limit.enabled", false);
     let app = Application::builder(settings).build().await.unwrap();
     let base = format!("http://{}", app.local_addr());
     let shutdown = app.shutdown_token();

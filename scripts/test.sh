@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this script):
 #   formatting and lints, unit tests, the integration suite on SQLite and on PostgreSQL,
-#   the API contract fuzzed against a live server (scripts/contract.sh), a build of every
-#   domain feature on its own, and the container image and compose stack
+#   the API contract fuzzed against a live server (scripts/contract.sh), every domain built
+#   on its own and run as seven processes behind nginx (scripts/split.sh), and the container
+#   image and compose stack
 #   (scripts/container.sh, which installs Docker and makes its base images when missing).
 # Needs: the Rust toolchain, python3, PostgreSQL on 127.0.0.1:5432 (trust auth, or set
 # TEST_POSTGRES_URL). Installs aiosmtpd (the SMTP test server) when it is missing, and tansu
@@ -17,7 +18,6 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 POSTGRES_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 TOOLS="${AGORA_TOOLS_DIR:-$HOME/.cache/agora/tools}"
 TANSU_VERSION=0.6.0
-DOMAINS=(auth mail notifications locations catalog orders files)
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -112,13 +112,10 @@ step "the API contract against a live server (schemathesis)"
 cargo build --locked --features kafka --bin agora
 bash scripts/contract.sh "$CARGO_TARGET_DIR/debug/agora"
 
-step "every domain feature builds on its own"
+step "every domain built alone, and split into processes behind nginx (scripts/split.sh)"
 cargo check --locked --no-default-features
-for domain in "${DOMAINS[@]}"; do
-  echo "--- $domain"
-  cargo check --locked --no-default-features --features "$domain"
-done
 cargo clippy --locked -- -D warnings
+bash scripts/split.sh
 
 step "the container image and the compose stack (scripts/container.sh)"
 build_status=0

@@ -183,10 +183,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Auth {
                 command: AuthCommand::RotateKey,
             } => {
-                let kid = agora::domains::auth::generate_key(&settings.jwt_keys_dir())?;
+                let kid = agora::domains::auth::generate_key(&settings
+                    .section::<agora::domains::auth::AuthSettings>("auth")?
+                    .jwt_keys_dir(&settings.data_dir))?;
                 println!(
                     "new signing key {kid} in {}",
-                    settings.jwt_keys_dir().display()
+                    settings
+                    .section::<agora::domains::auth::AuthSettings>("auth")?
+                    .jwt_keys_dir(&settings.data_dir).display()
                 );
                 Ok(())
             }
@@ -255,7 +259,8 @@ async fn admin_command(settings: &Settings, command: AdminCommand) -> anyhow::Re
     let db = app::connect_database(settings).await?;
     let auth = agora::domains::auth::AuthService::new(
         db.clone(),
-        settings,
+        settings.section("auth")?,
+        &settings.data_dir,
         &Metrics::new().registry,
         agora::platform::clock::Clock::system(),
     )?;

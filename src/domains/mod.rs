@@ -174,9 +174,39 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// A domain's section, read as `T` and checked by `validate`: the problems, each naming
+/// its key.
+pub fn check<T: serde::de::DeserializeOwned>(
+    settings: &crate::platform::config::Settings,
+    name: &str,
+    validate: impl Fn(&T) -> Result<(), crate::platform::config::ConfigError>,
+) -> Vec<String> {
+    match settings.section::<T>(name) {
+        Ok(section) => validate(&section).err().map(|e| e.to_string()).into_iter().collect(),
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+/// Every domain of any build, so a configuration for a whole deployment is valid in each of
+/// its processes.
+const ALL_NAMES: [&str; 7] = [
+    "auth",
+    "catalog",
+    "files",
+    "locations",
+    "mail",
+    "notifications",
+    "orders",
+];
+
 /// Every compiled-in domain's settings problems.
 pub fn check_settings(settings: &crate::platform::config::Settings) -> Vec<String> {
     let mut problems: Vec<String> = REGISTRY.iter().flat_map(|d| d.check(settings)).collect();
+    for name in settings.domains.keys() {
+        if !ALL_NAMES.contains(&name.as_str()) {
+            problems.push(format!("configuration: unknown section or key `{name}`"));
+        }
+    }
     for name in settings.services.keys() {
         if !["auth", "files", "catalog", "mail"].contains(&name.as_str()) {
             problems.push(format!(
@@ -237,7 +267,7 @@ fn wire_remote(platform: &Platform, ports: &Ports) -> anyhow::Result<()> {
     if let Some(c) = client("auth")? {
         let remote = Arc::new(auth::remote::RemoteAuth::new(
             c,
-            settings.auth.revocation_check_secs,
+            auth::remote::revocation_check_secs(settings)?,
             platform.clock.clone(),
         ));
         let _ = ports.authenticator.set(remote.clone());
@@ -263,6 +293,36 @@ mod tests {
         assert_eq!(names.contains(&"auth"), cfg!(feature = "auth"));
         assert_eq!(names.contains(&"files"), cfg!(feature = "files"));
         assert_eq!(names.contains(&"orders"), cfg!(feature = "orders"));
+    }
+
+    fn problems(vars: &[(&str, &str)]) -> String {
+        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let settings =
+            crate::platform::config::Settings::load_from(std::path::Path::new("/nonexistent"), vars)
+                .unwrap();
+        super::check_settings(&settings).join("; ")
+    }
+
+    #[test]
+    fn each_domain_checks_its_own_section() {
+        assert_eq!(problems(&[]), "");
+        let unknown_section = problems(&[("AGORA__CATALOGUE__CACHE_TTL_SECS", "1")]);
+        assert!(unknown_section.contains("`catalogue`"), "{unknown_section}");
+        let services = problems(&[
+            ("AGORA__SERVICES__SHOP__URL", "http://x"),
+            ("AGORA__SERVER__SERVICE_KEY", &"k".repeat(32)),
+        ]);
+        assert!(services.contains("services.shop"), "{services}");
+        if cfg!(feature = "auth") {
+            let bad = problems(&[("AGORA__AUTH__PUBLIC_URL", "ftp://x")]);
+            assert!(bad.contains("auth.public_url"), "{bad}");
+        }
+        if cfg!(feature = "catalog") {
+            let unknown_key = problems(&[("AGORA__CATALOG__CACHE_TTL", "1")]);
+            assert!(unknown_key.contains("cache_ttl"), "{unknown_key}");
+            let short = problems(&[("AGORA__CATALOG__RESERVATION_TTL_SECS", "3")]);
+            assert!(short.contains("catalog.reservation_ttl_secs"), "{short}");
+        }
     }
 
     #[test]

@@ -28,15 +28,16 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         message: message.into(),
     }
 }
 
+/// Unknown keys are refused in the platform's sections here, in a domain's section by that
+/// domain, and unknown sections by `domains::check_settings`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub data_dir: PathBuf,
     pub server: ServerSettings,
@@ -45,17 +46,41 @@ pub struct Settings {
     pub mailer: MailerSettings,
     pub log: LogSettings,
     pub openapi: OpenApiSettings,
-    pub auth: AuthSettings,
-    pub locations: LocationsSettings,
-    pub files: FilesSettings,
-    pub catalog: CatalogSettings,
-    pub orders: OrdersSettings,
-    pub mail: MailSettings,
-    pub notifications: NotificationsSettings,
     /// Other Agora processes hosting the domains this build leaves out, by domain name
     /// (`services.catalog.url`); see "Splitting a domain out" in the README.
     #[serde(default)]
     pub services: BTreeMap<String, ServiceSettings>,
+    /// Every other section (`[auth]`, `[catalog]`, ...) belongs to the domain of that name,
+    /// which reads it with [`Settings::section`] and checks it itself. Kept whole, so one
+    /// configuration serves a build with any set of domains.
+    #[serde(flatten)]
+    pub domains: DomainSections,
+}
+
+/// The domains' sections by name. `Debug` masks secrets, as [`Secret`] does.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct DomainSections(pub BTreeMap<String, serde_json::Value>);
+
+impl std::ops::Deref for DomainSections {
+    type Target = BTreeMap<String, serde_json::Value>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for DomainSections {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl fmt::Debug for DomainSections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.clone();
+        shown.values_mut().for_each(mask_secrets);
+        shown.fmt(f)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -213,123 +238,6 @@ pub struct OpenApiSettings {
     pub swagger_ui: bool,
 }
 
-/// Accounts and tokens. Kept here with the rest of the configuration schema so one file
-/// documents every key; only the auth domain reads it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthSettings {
-    pub public_url: String,
-    pub issuer: String,
-    pub access_token_ttl_secs: u64,
-    pub refresh_token_ttl_secs: u64,
-    pub refresh_grace_secs: u64,
-    pub revocation_check_secs: u64,
-    pub require_verified_email: bool,
-    pub verification_ttl_secs: u64,
-    pub reset_ttl_secs: u64,
-    pub max_failed_logins: u32,
-    pub lockout_secs: u64,
-    pub lockout_max_secs: u64,
-    pub password: PasswordSettings,
-    pub jwt: JwtSettings,
-    pub rate_limit: RateLimitSettings,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordSettings {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-    pub max_concurrent: usize,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct JwtSettings {
-    pub keys_dir: String,
-    pub signing_key: Secret,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GeocoderKind {
-    Offline,
-    Nominatim,
-}
-
-/// Saved places and reverse geocoding; only the locations domain reads it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocationsSettings {
-    pub geocoder: GeocoderKind,
-    pub nominatim: NominatimSettings,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NominatimSettings {
-    pub url: String,
-    pub user_agent: String,
-    pub email: String,
-    pub timeout_secs: u64,
-    pub min_interval_ms: u64,
-    pub cache_ttl_secs: u64,
-    pub cache_decimals: u32,
-    pub breaker_failures: u32,
-    pub breaker_open_secs: u64,
-}
-
-/// Stores, categories and products; only the catalog domain reads it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogSettings {
-    pub cache_ttl_secs: u64,
-    pub cache_check_ms: u64,
-    /// Stock held for an order that is neither confirmed nor released comes back after this.
-    pub reservation_ttl_secs: u64,
-}
-
-/// The email system; only the mail domain reads it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct MailSettings {
-    pub max_attempts: u32,
-    pub per_user_per_minute: u32,
-    pub global_per_second: u32,
-}
-
-/// Notifications; only the notifications domain reads it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NotificationsSettings {
-    pub max_attempts: u32,
-    pub release_check_secs: u64,
-    pub stream_poll_ms: u64,
-    pub sms_webhook_url: String,
-    pub push_webhook_url: String,
-    pub webhook_secret: Secret,
-    pub webhook_timeout_secs: u64,
-}
-
-/// Checkout and payments; only the orders domain reads it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct OrdersSettings {
-    pub payment_timeout_secs: u64,
-    pub expiry_check_secs: u64,
-    pub webhook_secret: Secret,
-}
-
-/// Uploads; only the files domain reads it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FilesSettings {
-    pub max_bytes: usize,
-    pub allowed_types: Vec<String>,
-    pub dir: String,
-}
-
 /// A value that never appears in logs, `Debug` output or `agora config check`.
 #[derive(Clone, Default, Deserialize)]
 #[serde(transparent)]
@@ -480,12 +388,6 @@ impl Settings {
                 return Err(invalid(format!("services.{name}.timeout_ms"), "expected at least 1"));
             }
         }
-        if self.catalog.reservation_ttl_secs < 10 {
-            return Err(invalid(
-                "catalog.reservation_ttl_secs",
-                "expected at least 10 (an order must be written within it)",
-            ));
-        }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "expected at least 1"));
         }
@@ -598,152 +500,10 @@ impl Settings {
         if self.mailer.smtp.pool_max == 0 {
             return Err(invalid("mailer.smtp.pool_max", "expected at least 1"));
         }
-        let auth = &self.auth;
-        if !(auth.public_url.starts_with("http://") || auth.public_url.starts_with("https://")) {
-            return Err(invalid(
-                "auth.public_url",
-                "expected an http:// or https:// URL",
-            ));
-        }
-        if auth.access_token_ttl_secs == 0
-            || auth.refresh_token_ttl_secs <= auth.access_token_ttl_secs
-        {
-            return Err(invalid(
-                "auth.refresh_token_ttl_secs",
-                "expected access_token_ttl_secs >= 1 and refresh_token_ttl_secs > access_token_ttl_secs",
-            ));
-        }
-        if auth.max_failed_logins == 0 {
-            return Err(invalid("auth.max_failed_logins", "expected at least 1"));
-        }
-        if auth.lockout_secs == 0 || auth.lockout_max_secs < auth.lockout_secs {
-            return Err(invalid(
-                "auth.lockout_max_secs",
-                "expected lockout_secs >= 1 and lockout_max_secs >= lockout_secs",
-            ));
-        }
-        let pw = &auth.password;
-        if pw.iterations == 0 || pw.parallelism == 0 || pw.memory_kib < 8 * pw.parallelism {
-            return Err(invalid(
-                "auth.password",
-                "expected iterations >= 1, parallelism >= 1 and memory_kib >= 8 * parallelism",
-            ));
-        }
-        if auth.rate_limit.per_second == 0 || auth.rate_limit.burst == 0 {
-            return Err(invalid(
-                "auth.rate_limit",
-                "expected per_second and burst of at least 1",
-            ));
-        }
-        if self.mail.max_attempts == 0 {
-            return Err(invalid("mail.max_attempts", "expected at least 1"));
-        }
-        if self.mail.per_user_per_minute == 0 || self.mail.global_per_second == 0 {
-            return Err(invalid(
-                "mail",
-                "expected per_user_per_minute and global_per_second of at least 1",
-            ));
-        }
-        let n = &self.notifications;
-        if n.max_attempts == 0
-            || n.release_check_secs == 0
-            || n.stream_poll_ms == 0
-            || n.webhook_timeout_secs == 0
-        {
-            return Err(invalid(
-                "notifications",
-                "expected max_attempts, release_check_secs, stream_poll_ms and webhook_timeout_secs of at least 1",
-            ));
-        }
-        for (key, url) in [
-            ("notifications.sms_webhook_url", &n.sms_webhook_url),
-            ("notifications.push_webhook_url", &n.push_webhook_url),
-        ] {
-            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid(key, "expected empty or an http:// or https:// URL"));
-            }
-        }
-        if self.orders.payment_timeout_secs == 0 || self.orders.expiry_check_secs == 0 {
-            return Err(invalid(
-                "orders",
-                "expected payment_timeout_secs and expiry_check_secs of at least 1",
-            ));
-        }
-        if self.catalog.cache_check_ms == 0 {
-            return Err(invalid("catalog.cache_check_ms", "expected at least 1"));
-        }
-        if self.files.max_bytes == 0 {
-            return Err(invalid("files.max_bytes", "expected at least 1"));
-        }
-        const KNOWN: [&str; 6] = [
-            "image/jpeg",
-            "image/png",
-            "image/gif",
-            "image/webp",
-            "application/pdf",
-            "text/plain",
-        ];
-        if let Some(unknown) = self
-            .files
-            .allowed_types
-            .iter()
-            .find(|t| !KNOWN.contains(&t.as_str()))
-        {
-            return Err(invalid(
-                "files.allowed_types",
-                format!("`{unknown}` is not one of {}", KNOWN.join(", ")),
-            ));
-        }
-        let nominatim = &self.locations.nominatim;
-        if !(nominatim.url.starts_with("http://") || nominatim.url.starts_with("https://")) {
-            return Err(invalid(
-                "locations.nominatim.url",
-                "expected an http:// or https:// URL",
-            ));
-        }
-        if nominatim.user_agent.trim().is_empty() {
-            return Err(invalid(
-                "locations.nominatim.user_agent",
-                "Nominatim's usage policy asks for a User-Agent that identifies the application",
-            ));
-        }
-        if nominatim.timeout_secs == 0
-            || nominatim.breaker_failures == 0
-            || nominatim.breaker_open_secs == 0
-        {
-            return Err(invalid(
-                "locations.nominatim",
-                "expected timeout_secs, breaker_failures and breaker_open_secs of at least 1",
-            ));
-        }
-        if nominatim.cache_decimals > 7 {
-            return Err(invalid(
-                "locations.nominatim.cache_decimals",
-                "expected 0 to 7",
-            ));
-        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid("log.level", format!("not a valid filter: {e}")));
         }
         Ok(())
-    }
-
-    /// Where uploads are stored: `files.dir`, or `uploads` inside `data_dir`.
-    pub fn uploads_dir(&self) -> PathBuf {
-        if self.files.dir.is_empty() {
-            self.data_dir.join("uploads")
-        } else {
-            PathBuf::from(&self.files.dir)
-        }
-    }
-
-    /// Where JWT signing keys live: `auth.jwt.keys_dir`, or `jwt` inside `data_dir`.
-    pub fn jwt_keys_dir(&self) -> PathBuf {
-        if self.auth.jwt.keys_dir.is_empty() {
-            self.data_dir.join("jwt")
-        } else {
-            PathBuf::from(&self.auth.jwt.keys_dir)
-        }
     }
 
     /// The database URL to connect to: the configured one, or SQLite inside `data_dir`.
@@ -755,9 +515,65 @@ impl Settings {
         }
     }
 
-    /// The effective settings as TOML with secrets masked (`agora config check`).
+    /// The effective settings as TOML with secrets masked (`agora config check`). In the
+    /// domains' sections, a key naming a secret, password or key is masked.
     pub fn to_masked_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render settings: {e}"))
+        let mut shown = self.clone();
+        shown.domains.values_mut().for_each(mask_secrets);
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render settings: {e}"))
+    }
+
+    /// The domain section `name`, typed by the domain (which refuses unknown keys). Values
+    /// go through the configuration library again, so `"8080"` from the environment reads as
+    /// a number and `12345` as a string where the type asks for one.
+    pub fn section<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, ConfigError> {
+        let value = self.domains.get(name).cloned().unwrap_or_default();
+        let table = serde_json::json!({ name: value });
+        let text = toml::to_string(&table).map_err(|e| invalid(name, e.to_string()))?;
+        Config::builder()
+            .add_source(File::from_str(&text, FileFormat::Toml))
+            .build()?
+            .get::<T>(name)
+            .map_err(|e| invalid(name, e.to_string()))
+    }
+
+    /// Sets a domain's key by its dotted path (`auth.password.iterations`), as a
+    /// configuration file would: for embedding and tests.
+    pub fn set(&mut self, path: &str, value: impl Into<serde_json::Value>) {
+        let mut keys = path.split('.');
+        let section = keys.next().expect("a dotted path");
+        let mut node = self
+            .domains
+            .entry(section.to_string())
+            .or_insert_with(|| serde_json::json!({}));
+        let keys: Vec<&str> = keys.collect();
+        for (i, key) in keys.iter().enumerate() {
+            let table = node
+                .as_object_mut()
+                .unwrap_or_else(|| panic!("{path}: `{key}` is inside a value, not a table"));
+            if i + 1 == keys.len() {
+                table.insert(key.to_string(), value.into());
+                return;
+            }
+            node = table
+                .entry(key.to_string())
+                .or_insert_with(|| serde_json::json!({}));
+        }
+    }
+}
+
+fn mask_secrets(value: &mut serde_json::Value) {
+    if let Some(table) = value.as_object_mut() {
+        for (key, value) in table.iter_mut() {
+            let secret = ["secret", "password", "key"].iter().any(|s| key.ends_with(s));
+            // A secret of digits arrives from the environment as a number.
+            let set = value.as_str().is_some_and(|v| !v.is_empty()) || value.is_number();
+            if secret && set {
+                *value = serde_json::Value::String("********".into());
+            } else {
+                mask_secrets(value);
+            }
+        }
     }
 }
 
@@ -881,6 +697,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn domain_sections_read_typed_and_keep_secrets_masked() {
+        #[derive(Deserialize)]
+        struct Orders {
+            payment_timeout_secs: u64,
+            webhook_secret: Secret,
+        }
+        let mut s = load(&[
+            ("AGORA__ORDERS__PAYMENT_TIMEOUT_SECS", "120"),
+            ("AGORA__ORDERS__WEBHOOK_SECRET", "12345678"),
+        ])
+        .unwrap();
+        let orders: Orders = s.section("orders").unwrap();
+        assert_eq!(orders.payment_timeout_secs, 120);
+        // Digits from the environment still read as the string the field is.
+        assert_eq!(orders.webhook_secret.expose(), "12345678");
+        assert!(!s.to_masked_toml().contains("12345678"));
+        assert!(!format!("{s:?}").contains("12345678"));
+
+        s.set("orders.payment_timeout_secs", 7);
+        assert_eq!(s.section::<Orders>("orders").unwrap().payment_timeout_secs, 7);
+        let err = s.section::<Orders>("nowhere").err().unwrap().to_string();
+        assert!(err.contains("nowhere"), "{err}");
     }
 
     #[test]

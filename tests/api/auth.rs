@@ -355,7 +355,7 @@ async fn refresh_tokens_rotate_and_a_retry_within_the_grace_window_gets_the_same
 
 #[tokio::test]
 async fn reuse_after_the_grace_window_revokes_the_whole_family() {
-    let app = spawn_app_with(|s| s.auth.refresh_grace_secs = 10, |b| b).await;
+    let app = spawn_app_with(|s| s.set("auth.refresh_grace_secs", 10), |b| b).await;
     let (_, tokens) = app.register("ivy@example.com").await;
     let other_session = app.login_ok("ivy@example.com").await;
     let first: Value = app
@@ -489,9 +489,9 @@ async fn sessions_list_and_revoke_one() {
 async fn parallel_wrong_passwords_lock_after_exactly_n_and_the_lock_doubles() {
     let app = spawn_app_with(
         |s| {
-            s.auth.max_failed_logins = 5;
-            s.auth.lockout_secs = 60;
-            s.auth.lockout_max_secs = 3600;
+            s.set("auth.max_failed_logins", 5);
+            s.set("auth.lockout_secs", 60);
+            s.set("auth.lockout_max_secs", 3600);
         },
         |b| b,
     )
@@ -538,7 +538,7 @@ async fn parallel_wrong_passwords_lock_after_exactly_n_and_the_lock_doubles() {
 
 #[tokio::test]
 async fn email_verification_is_single_use_and_can_be_required() {
-    let app = spawn_app_with(|s| s.auth.require_verified_email = true, |b| b).await;
+    let app = spawn_app_with(|s| s.set("auth.require_verified_email", true), |b| b).await;
     let (_, tokens) = app.register("nia@example.com").await;
     let refused = assert_problem(app.login("nia@example.com", PASSWORD).await, 403).await;
     assert_eq!(refused["type"], "urn:agora:problem:email-not-verified");
@@ -577,7 +577,7 @@ async fn email_verification_is_single_use_and_can_be_required() {
 
 #[tokio::test]
 async fn verification_tokens_expire() {
-    let app = spawn_app_with(|s| s.auth.verification_ttl_secs = 3600, |b| b).await;
+    let app = spawn_app_with(|s| s.set("auth.verification_ttl_secs", 3600), |b| b).await;
     app.register("oli@example.com").await;
     let token = token_in(
         &app.mail("oli@example.com", "Confirm your email address", 1)
@@ -657,7 +657,7 @@ async fn password_reset_is_single_use_and_ends_every_session() {
 
 #[tokio::test]
 async fn reset_tokens_expire() {
-    let app = spawn_app_with(|s| s.auth.reset_ttl_secs = 3600, |b| b).await;
+    let app = spawn_app_with(|s| s.set("auth.reset_ttl_secs", 3600), |b| b).await;
     app.register("quin@example.com").await;
     app.post_json(
         "/api/v1/auth/forgot-password",
@@ -706,9 +706,9 @@ async fn jwks_verifies_an_issued_token_with_a_standard_library() {
 async fn auth_routes_have_a_tighter_rate_limit() {
     let app = spawn_app_with(
         |s| {
-            s.auth.rate_limit.enabled = true;
-            s.auth.rate_limit.per_second = 1;
-            s.auth.rate_limit.burst = 3;
+            s.set("auth.rate_limit.enabled", true);
+            s.set("auth.rate_limit.per_second", 1);
+            s.set("auth.rate_limit.burst", 3);
         },
         |b| b,
     )

@@ -371,8 +371,8 @@ async fn browsing_filters_sorts_and_pages() {
 #[tokio::test]
 async fn the_listing_cache_is_invalidated_on_update_here_and_on_other_replicas() {
     let db = Arc::new(TestDb::new().await);
-    let app = spawn_app_on(db.clone(), |s| s.catalog.cache_check_ms = 100, |b| b).await;
-    let replica = spawn_app_on(db.clone(), |s| s.catalog.cache_check_ms = 100, |b| b).await;
+    let app = spawn_app_on(db.clone(), |s| s.set("catalog.cache_check_ms", 100), |b| b).await;
+    let replica = spawn_app_on(db.clone(), |s| s.set("catalog.cache_check_ms", 100), |b| b).await;
     let ada = seller(&app, "ada@example.com").await;
     let item = create(&app, &ada.token, &product(&ada.store, "lamp", 4000, 10)).await;
     let price_on = |app: &TestApp| {

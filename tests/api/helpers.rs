@@ -115,12 +115,12 @@ pub fn test_settings(db: &TestDb) -> Settings {
     s.queue.backoff_max_ms = 2_000;
     s.queue.metrics_interval_secs = 1;
     // Cheap hashing and no auth rate limit; tests that measure these set them back.
-    s.auth.password.memory_kib = 1024;
-    s.auth.password.iterations = 1;
-    s.auth.rate_limit.enabled = false;
-    s.auth.revocation_check_secs = 1;
-    s.mail.per_user_per_minute = 10_000;
-    s.mail.global_per_second = 10_000;
+    s.set("auth.password.memory_kib", 1024);
+    s.set("auth.password.iterations", 1);
+    s.set("auth.rate_limit.enabled", false);
+    s.set("auth.revocation_check_secs", 1);
+    s.set("mail.per_user_per_minute", 10_000);
+    s.set("mail.global_per_second", 10_000);
     s
 }
 

@@ -338,13 +338,13 @@ async fn app_with_nominatim(
     let url = fake.start().await;
     spawn_app_with(
         move |s| {
-            s.locations.geocoder = agora::platform::config::GeocoderKind::Nominatim;
-            s.locations.nominatim.url = url;
-            s.locations.nominatim.user_agent = "AgoraTest/1.0 (tests@example.com)".into();
-            s.locations.nominatim.min_interval_ms = 100;
-            s.locations.nominatim.timeout_secs = 2;
-            s.locations.nominatim.breaker_failures = 3;
-            s.locations.nominatim.breaker_open_secs = 1;
+            s.set("locations.geocoder", "nominatim");
+            s.set("locations.nominatim.url", url);
+            s.set("locations.nominatim.user_agent", "AgoraTest/1.0 (tests@example.com)");
+            s.set("locations.nominatim.min_interval_ms", 100);
+            s.set("locations.nominatim.timeout_secs", 2);
+            s.set("locations.nominatim.breaker_failures", 3);
+            s.set("locations.nominatim.breaker_open_secs", 1);
             tune(s);
         },
         |b| b,
@@ -366,7 +366,7 @@ async fn reverse(app: &TestApp, token: &str, (lat, lon): (f64, f64)) -> Value {
 #[tokio::test]
 async fn nominatim_is_asked_at_most_once_per_interval_under_parallel_lookups() {
     let fake = FakeNominatim::default();
-    let app = app_with_nominatim(&fake, |s| s.locations.nominatim.min_interval_ms = 200).await;
+    let app = app_with_nominatim(&fake, |s| s.set("locations.nominatim.min_interval_ms", 200)).await;
     let ada = token(&app, "ada@example.com").await;
     let points: Vec<(f64, f64)> = (0..20)
         .map(|i| (10.0 + i as f64 * 0.5, 20.0 + i as f64 * 0.5))
@@ -428,7 +428,7 @@ async fn cached_answers_make_no_request() {
 #[tokio::test]
 async fn the_breaker_opens_falls_back_offline_and_closes_on_recovery() {
     let fake = FakeNominatim::default();
-    let app = app_with_nominatim(&fake, |s| s.locations.nominatim.breaker_open_secs = 30).await;
+    let app = app_with_nominatim(&fake, |s| s.set("locations.nominatim.breaker_open_secs", 30)).await;
     let ada = token(&app, "ada@example.com").await;
     let root = admin(&app, "root@example.com").await;
     let breaker_state = || async {
@@ -483,8 +483,8 @@ async fn a_slow_geocoder_never_fails_the_save_and_a_job_fills_the_address() {
     // One request per 10 s and saves that wait at most 2 s: the second save must go on
     // without, and a job fills its address once the next slot comes.
     let app = app_with_nominatim(&fake, |s| {
-        s.locations.nominatim.min_interval_ms = 10_000;
-        s.locations.nominatim.timeout_secs = 1;
+        s.set("locations.nominatim.min_interval_ms", 10_000);
+        s.set("locations.nominatim.timeout_secs", 1);
     })
     .await;
     let ada = token(&app, "ada@example.com").await;

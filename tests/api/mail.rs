@@ -285,7 +285,7 @@ pub async fn a_server_down_means_retrying_then_sent(queue: QueueChoice) {
             s.mailer.smtp.host = "127.0.0.1".into();
             s.mailer.smtp.port = port;
             s.mailer.smtp.tls = agora::platform::config::SmtpTls::None;
-            s.mail.max_attempts = 30;
+            s.set("mail.max_attempts", 30);
             s.queue.backoff_base_ms = 100;
             s.queue.backoff_max_ms = 300;
         },
@@ -422,7 +422,7 @@ async fn sends_are_validated_idempotent_and_counted() {
 
 #[tokio::test]
 async fn one_user_cannot_send_past_their_rate() {
-    let app = spawn_app_with(|s| s.mail.per_user_per_minute = 2, |b| b).await;
+    let app = spawn_app_with(|s| s.set("mail.per_user_per_minute", 2), |b| b).await;
     let token = token(&app).await;
     send(&app, &token, "a@example.com").await;
     send(&app, &token, "b@example.com").await;

@@ -447,10 +447,10 @@ async fn app_with_provider(url: &str, push_path: &str) -> TestApp {
     let (sms, push) = (format!("{url}/sms"), format!("{url}{push_path}"));
     spawn_app_with(
         move |s| {
-            s.notifications.sms_webhook_url = sms;
-            s.notifications.push_webhook_url = push;
-            s.notifications.webhook_secret = agora::platform::config::Secret::new(SECRET);
-            s.notifications.release_check_secs = 1;
+            s.set("notifications.sms_webhook_url", sms);
+            s.set("notifications.push_webhook_url", push);
+            s.set("notifications.webhook_secret", SECRET);
+            s.set("notifications.release_check_secs", 1);
         },
         |b| b,
     )

@@ -346,8 +346,8 @@ async fn an_owner_buying_from_their_own_store_may_cancel_as_the_buyer() {
 async fn unpaid_orders_expire_and_return_their_stock() {
     let app = spawn_app_with(
         |s| {
-            s.orders.payment_timeout_secs = 600;
-            s.orders.expiry_check_secs = 1;
+            s.set("orders.payment_timeout_secs", 600);
+            s.set("orders.expiry_check_secs", 1);
         },
         |b| b,
     )
@@ -399,7 +399,7 @@ pub fn sign(secret: &str, body: &str) -> String {
 async fn a_signed_payment_marks_the_order_paid_once() {
     const SECRET: &str = "whsec_test_secret";
     let app = spawn_app_with(
-        |s| s.orders.webhook_secret = agora::platform::config::Secret::new(SECRET),
+        |s| s.set("orders.webhook_secret", SECRET),
         |b| b,
     )
     .await;

@@ -16,6 +16,8 @@ mod password;
 mod repo;
 #[cfg(feature = "auth")]
 mod service;
+#[cfg(feature = "auth")]
+mod settings;
 
 #[cfg(feature = "auth")]
 pub use self::{
@@ -23,6 +25,7 @@ pub use self::{
     keys::{generate_key, Claims},
     model::{AuthError, User},
     service::{AuthService, TokenPair},
+    settings::AuthSettings,
 };
 
 #[cfg(feature = "auth")]
@@ -36,7 +39,9 @@ mod mounting {
     use super::http::{self, AuthState};
     use super::jobs::AccountMailer;
     use super::service::AuthService;
-    use crate::domains::{Domain, Mounted, Need, PortKind, Ports};
+    use super::settings::AuthSettings;
+    use crate::domains::{check, Domain, Mounted, Need, PortKind, Ports};
+    use crate::platform::config::Settings;
     use crate::platform::http::rate_limit::RateLimit;
     use crate::platform::http::API_PREFIX;
     use crate::platform::{DomainInfo, Platform};
@@ -57,6 +62,10 @@ mod mounting {
             &[(PortKind::Mail, Need::Optional)]
         }
 
+        fn check(&self, settings: &Settings) -> Vec<String> {
+            check::<AuthSettings>(settings, "auth", AuthSettings::validate)
+        }
+
         fn openapi(&self) -> utoipa::openapi::OpenApi {
             OpenApiRouter::<AuthState>::new()
                 .nest(API_PREFIX, http::routes(None))
@@ -65,9 +74,12 @@ mod mounting {
         }
 
         fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted> {
+            let settings: AuthSettings = platform.settings.section("auth")?;
+            let rl = settings.rate_limit.clone();
             let svc = Arc::new(AuthService::new(
                 platform.db.clone(),
-                &platform.settings,
+                settings,
+                &platform.settings.data_dir,
                 &platform.metrics.registry,
                 platform.clock.clone(),
             )?);
@@ -77,7 +89,6 @@ mod mounting {
                 svc: svc.clone(),
                 authenticator: svc.clone(),
             };
-            let rl = &platform.settings.auth.rate_limit;
             let limit = rl.enabled.then(|| RateLimit::new(rl.per_second, rl.burst));
             Ok(Mounted {
                 api: http::routes(limit).with_state(state.clone()),

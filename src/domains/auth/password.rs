@@ -9,7 +9,7 @@ use argon2::password_hash::{
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
-use crate::platform::config::PasswordSettings;
+use super::settings::PasswordSettings;
 
 pub struct PasswordHasher {
     argon2: Argon2<'static>,

@@ -22,6 +22,7 @@ use super::contract::{
     AuthenticationError, Authenticator, Principal, SessionStatus, UserContact, UserDirectory,
 };
 use crate::platform::clock::Clock;
+use crate::platform::config::Settings;
 use crate::platform::remote::{RemoteError, ServiceClient};
 
 /// Tokens a few seconds past `exp` still pass, as in the auth process.
@@ -47,6 +48,17 @@ struct Claims {
     sid: Uuid,
     iat: i64,
     exp: i64,
+}
+
+/// `auth.revocation_check_secs`: this process keeps the bound the auth process keeps.
+pub fn revocation_check_secs(settings: &Settings) -> anyhow::Result<u64> {
+    #[derive(Deserialize)]
+    struct Revocation {
+        revocation_check_secs: u64,
+    }
+    Ok(settings
+        .section::<Revocation>("auth")?
+        .revocation_check_secs)
 }
 
 pub struct RemoteAuth {

@@ -28,7 +28,7 @@ use super::model::{self, AuthError, Email, User};
 use super::password::PasswordHasher;
 use super::repo::{self, AuthUsers, NewSession, NewUser, SessionState, UserRow};
 use crate::platform::clock::Clock;
-use crate::platform::config::{AuthSettings, Settings};
+use super::settings::AuthSettings;
 use crate::platform::db::{Db, DbError, Tx};
 use crate::platform::http::FieldError;
 use crate::platform::queue::{publish, Outgoing};
@@ -222,13 +222,13 @@ impl AuthService {
     /// Registers the auth metrics in `registry`.
     pub fn new(
         db: Db,
-        settings: &Settings,
+        auth: AuthSettings,
+        data_dir: &std::path::Path,
         registry: &Registry,
         clock: Clock,
     ) -> anyhow::Result<Self> {
-        let auth = settings.auth.clone();
         let signing = Some(auth.jwt.signing_key.expose()).filter(|k| !k.is_empty());
-        let keys = KeyRing::load(&settings.jwt_keys_dir(), signing, &auth.issuer)?;
+        let keys = KeyRing::load(&auth.jwt_keys_dir(data_dir), signing, &auth.issuer)?;
         let sessions = (auth.revocation_check_secs > 0).then(|| {
             Cache::builder()
                 .max_capacity(100_000)

@@ -15,6 +15,10 @@ mod model;
 mod repo;
 #[cfg(feature = "catalog")]
 mod service;
+#[cfg(feature = "catalog")]
+mod settings;
+#[cfg(feature = "catalog")]
+pub use settings::CatalogSettings;
 
 #[cfg(feature = "catalog")]
 pub use jobs::first_store_id;
@@ -31,7 +35,9 @@ mod mounting {
     use super::http::{self, CatalogState};
     use super::jobs::{ReservationKeeper, StoreCreator};
     use super::service::CatalogService;
-    use crate::domains::{Domain, Mounted, Need, PortKind, Ports};
+    use super::settings::CatalogSettings;
+    use crate::domains::{check, Domain, Mounted, Need, PortKind, Ports};
+    use crate::platform::config::Settings;
     use crate::platform::http::API_PREFIX;
     use crate::platform::{DomainInfo, Platform};
 
@@ -53,6 +59,10 @@ mod mounting {
             ]
         }
 
+        fn check(&self, settings: &Settings) -> Vec<String> {
+            check::<CatalogSettings>(settings, "catalog", CatalogSettings::validate)
+        }
+
         fn openapi(&self) -> utoipa::openapi::OpenApi {
             OpenApiRouter::<CatalogState>::new()
                 .nest(API_PREFIX, http::routes(0))
@@ -62,11 +72,11 @@ mod mounting {
         fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted> {
             let authenticator =
                 Ports::require(&ports.authenticator, PortKind::Authenticator, "catalog")?;
-            let settings = &platform.settings.catalog;
+            let settings: CatalogSettings = platform.settings.section("catalog")?;
             let svc = Arc::new(CatalogService::new(
                 platform.db.clone(),
                 ports.files.get().cloned(),
-                settings,
+                &settings,
                 &platform.metrics.registry,
                 platform.clock.clone(),
             )?);
@@ -76,7 +86,7 @@ mod mounting {
             let lapse_every = Duration::from_secs((settings.reservation_ttl_secs / 10).max(1));
             let (watcher, keeper) = (svc.clone(), svc.clone());
             Ok(Mounted {
-                api: http::routes(upload_limit(platform)).with_state(CatalogState {
+                api: http::routes(upload_limit(&platform.settings)?).with_state(CatalogState {
                     svc: svc.clone(),
                     authenticator,
                 }),
@@ -99,9 +109,14 @@ mod mounting {
         }
     }
 
-    /// Room for an image of up to `files.max_bytes` and the rest of the form.
-    fn upload_limit(platform: &Platform) -> usize {
-        platform.settings.files.max_bytes + 256 * 1024
+    /// Room for an image of up to `files.max_bytes` (the deployment's upload limit, which
+    /// the files domain enforces again) and the rest of the form.
+    fn upload_limit(settings: &Settings) -> anyhow::Result<usize> {
+        #[derive(serde::Deserialize)]
+        struct Uploads {
+            max_bytes: usize,
+        }
+        Ok(settings.section::<Uploads>("files")?.max_bytes + 256 * 1024)
     }
 }
 

@@ -18,7 +18,7 @@ use super::repo::{self, ProductFilter};
 use crate::domains::auth::contract::{Permission, Principal};
 use crate::domains::files::contract::{FilesApi, FilesError};
 use crate::platform::clock::Clock;
-use crate::platform::config::CatalogSettings;
+use super::settings::CatalogSettings;
 use crate::platform::db::{Db, DbError, Tx};
 use crate::platform::http::FieldError;
 use crate::platform::queue::{publish, Outgoing};

@@ -11,7 +11,11 @@ mod repo;
 #[cfg(feature = "files")]
 mod service;
 #[cfg(feature = "files")]
+mod settings;
+#[cfg(feature = "files")]
 mod storage;
+#[cfg(feature = "files")]
+pub use settings::FilesSettings;
 
 #[cfg(feature = "files")]
 mod internal;
@@ -24,7 +28,9 @@ mod mounting {
     use super::http::{self, FilesState};
     use super::service::FilesService;
     use super::storage::LocalStorage;
-    use crate::domains::{Domain, Mounted, Need, PortKind, Ports};
+    use super::settings::FilesSettings;
+    use crate::domains::{check, Domain, Mounted, Need, PortKind, Ports};
+    use crate::platform::config::Settings;
     use crate::platform::http::API_PREFIX;
     use crate::platform::{DomainInfo, Platform};
 
@@ -42,6 +48,10 @@ mod mounting {
             &[(PortKind::Authenticator, Need::Required)]
         }
 
+        fn check(&self, settings: &Settings) -> Vec<String> {
+            check::<FilesSettings>(settings, "files", FilesSettings::validate)
+        }
+
         fn openapi(&self) -> utoipa::openapi::OpenApi {
             OpenApiRouter::<FilesState>::new()
                 .nest(API_PREFIX, http::routes(0))
@@ -52,12 +62,15 @@ mod mounting {
         fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted> {
             let authenticator =
                 Ports::require(&ports.authenticator, PortKind::Authenticator, "files")?;
-            let settings = &platform.settings;
-            let storage = Arc::new(LocalStorage::new(settings.uploads_dir())?);
+            let settings: FilesSettings = platform.settings.section("files")?;
+            let storage = Arc::new(LocalStorage::new(
+                settings.uploads_dir(&platform.settings.data_dir),
+            )?);
+            let max_bytes = settings.max_bytes;
             let svc = Arc::new(FilesService::new(
                 platform.db.clone(),
                 storage,
-                settings.files.clone(),
+                settings,
                 platform.clock.clone(),
             ));
             let _ = ports.files.set(svc.clone());
@@ -66,9 +79,9 @@ mod mounting {
                 authenticator,
             };
             Ok(Mounted {
-                api: http::routes(settings.files.max_bytes).with_state(state.clone()),
+                api: http::routes(max_bytes).with_state(state.clone()),
                 root: http::root_routes().with_state(state),
-                internal: super::internal::routes(svc, settings.files.max_bytes),
+                internal: super::internal::routes(svc, max_bytes),
                 ..Mounted::default()
             })
         }

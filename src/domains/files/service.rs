@@ -12,7 +12,7 @@ use super::repo::{self, FileRow};
 use super::storage::Storage;
 use crate::domains::auth::contract::{Permission, Principal};
 use crate::platform::clock::Clock;
-use crate::platform::config::FilesSettings;
+use super::settings::FilesSettings;
 use crate::platform::db::{Db, DbError};
 
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,10 @@ mod model;
 mod repo;
 #[cfg(feature = "locations")]
 mod service;
+#[cfg(feature = "locations")]
+mod settings;
+#[cfg(feature = "locations")]
+pub use settings::{GeocoderKind, LocationsSettings, NominatimSettings};
 
 #[cfg(feature = "locations")]
 pub use geocoder::{Geocoder, Nominatim, Offline};
@@ -30,8 +34,9 @@ mod mounting {
     use super::http::{self, LocationsState};
     use super::jobs::AddressFiller;
     use super::service::LocationsService;
-    use crate::domains::{Domain, Mounted, Need, PortKind, Ports};
-    use crate::platform::config::GeocoderKind;
+    use super::settings::{GeocoderKind, LocationsSettings};
+    use crate::domains::{check, Domain, Mounted, Need, PortKind, Ports};
+    use crate::platform::config::Settings;
     use crate::platform::http::API_PREFIX;
     use crate::platform::{DomainInfo, Platform};
 
@@ -49,6 +54,10 @@ mod mounting {
             &[(PortKind::Authenticator, Need::Required)]
         }
 
+        fn check(&self, settings: &Settings) -> Vec<String> {
+            check::<LocationsSettings>(settings, "locations", LocationsSettings::validate)
+        }
+
         fn openapi(&self) -> utoipa::openapi::OpenApi {
             OpenApiRouter::<LocationsState>::new()
                 .nest(API_PREFIX, http::routes())
@@ -58,7 +67,7 @@ mod mounting {
         fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted> {
             let authenticator =
                 Ports::require(&ports.authenticator, PortKind::Authenticator, "locations")?;
-            let settings = &platform.settings.locations;
+            let settings: LocationsSettings = platform.settings.section("locations")?;
             let geocoder: Arc<dyn Geocoder> = match settings.geocoder {
                 GeocoderKind::Offline => Arc::new(Offline),
                 GeocoderKind::Nominatim => Arc::new(Nominatim::new(

@@ -18,7 +18,7 @@ use super::model::{address_of, Attempt, EmailStatus};
 use super::repo;
 use crate::domains::files::contract::FilesApi;
 use crate::platform::clock::Clock;
-use crate::platform::config::MailSettings;
+use super::settings::MailSettings;
 use crate::platform::db::{Db, DbError};
 use crate::platform::mailer::{Attachment, MailError, Mailer, OutgoingEmail};
 use crate::platform::queue::{Consumer, HandlerError, Message};

@@ -16,6 +16,10 @@ mod repo;
 #[cfg(feature = "mail")]
 mod service;
 #[cfg(feature = "mail")]
+mod settings;
+#[cfg(feature = "mail")]
+pub use settings::MailSettings;
+#[cfg(feature = "mail")]
 mod templates;
 
 #[cfg(feature = "mail")]
@@ -29,7 +33,9 @@ mod mounting {
     use super::http::{self, MailState};
     use super::jobs::Delivery;
     use super::service::MailService;
-    use crate::domains::{Domain, Mounted, Need, PortKind, Ports};
+    use super::settings::MailSettings;
+    use crate::domains::{check, Domain, Mounted, Need, PortKind, Ports};
+    use crate::platform::config::Settings;
     use crate::platform::http::API_PREFIX;
     use crate::platform::{DomainInfo, Platform};
 
@@ -51,6 +57,10 @@ mod mounting {
             ]
         }
 
+        fn check(&self, settings: &Settings) -> Vec<String> {
+            check::<MailSettings>(settings, "mail", MailSettings::validate)
+        }
+
         fn openapi(&self) -> utoipa::openapi::OpenApi {
             OpenApiRouter::<MailState>::new()
                 .nest(API_PREFIX, http::routes())
@@ -60,11 +70,12 @@ mod mounting {
         fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted> {
             let authenticator =
                 Ports::require(&ports.authenticator, PortKind::Authenticator, "mail")?;
+            let settings: MailSettings = platform.settings.section("mail")?;
             let files = ports.files.get().cloned();
             let svc = Arc::new(MailService::new(
                 platform.db.clone(),
                 files.clone(),
-                platform.settings.mail.per_user_per_minute,
+                settings.per_user_per_minute,
                 platform.clock.clone(),
             ));
             let _ = ports.mail.set(svc.clone());
@@ -72,7 +83,7 @@ mod mounting {
                 platform.db.clone(),
                 platform.mailer.clone(),
                 files,
-                &platform.settings.mail,
+                &settings,
                 &platform.metrics.registry,
                 platform.clock.clone(),
             )?;

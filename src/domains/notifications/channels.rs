@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::model::Channel;
 use crate::domains::auth::contract::UserContact;
 use crate::domains::mail::contract::{MailSender, SystemEmail, SystemSendError};
-use crate::platform::config::NotificationsSettings;
+use super::settings::NotificationsSettings;
 use crate::platform::signing;
 
 /// What one delivery carries.

@@ -19,6 +19,10 @@ mod repo;
 #[cfg(feature = "notifications")]
 mod service;
 #[cfg(feature = "notifications")]
+mod settings;
+#[cfg(feature = "notifications")]
+pub use settings::NotificationsSettings;
+#[cfg(feature = "notifications")]
 mod templates;
 
 #[cfg(feature = "notifications")]
@@ -33,7 +37,9 @@ mod mounting {
     use super::jobs::{Deliverer, EventNotifier};
     use super::live::LiveFeed;
     use super::service::NotificationService;
-    use crate::domains::{Domain, Mounted, Need, PortKind, Ports};
+    use super::settings::NotificationsSettings;
+    use crate::domains::{check, Domain, Mounted, Need, PortKind, Ports};
+    use crate::platform::config::Settings;
     use crate::platform::http::API_PREFIX;
     use crate::platform::{DomainInfo, Platform};
 
@@ -58,6 +64,10 @@ mod mounting {
             ]
         }
 
+        fn check(&self, settings: &Settings) -> Vec<String> {
+            check::<NotificationsSettings>(settings, "notifications", NotificationsSettings::validate)
+        }
+
         fn openapi(&self) -> utoipa::openapi::OpenApi {
             OpenApiRouter::<NotificationsState>::new()
                 .nest(API_PREFIX, http::routes())
@@ -69,7 +79,8 @@ mod mounting {
                 Ports::require(&ports.authenticator, PortKind::Authenticator, "notifications")?;
             let directory =
                 Ports::require(&ports.directory, PortKind::UserDirectory, "notifications")?;
-            let settings = &platform.settings.notifications;
+            let settings: NotificationsSettings = platform.settings.section("notifications")?;
+            let settings = &settings;
             let registry = &platform.metrics.registry;
             let clients = prometheus::IntGauge::new(
                 "notification_stream_clients",

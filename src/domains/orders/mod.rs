@@ -10,6 +10,10 @@ mod model;
 mod repo;
 #[cfg(feature = "orders")]
 mod service;
+#[cfg(feature = "orders")]
+mod settings;
+#[cfg(feature = "orders")]
+pub use settings::OrdersSettings;
 
 #[cfg(feature = "orders")]
 mod mounting {
@@ -21,7 +25,9 @@ mod mounting {
 
     use super::http::{self, OrdersState};
     use super::service::OrdersService;
-    use crate::domains::{Domain, Mounted, Need, PortKind, Ports};
+    use super::settings::OrdersSettings;
+    use crate::domains::{check, Domain, Mounted, Need, PortKind, Ports};
+    use crate::platform::config::Settings;
     use crate::platform::http::API_PREFIX;
     use crate::platform::{DomainInfo, Platform};
 
@@ -57,6 +63,10 @@ mod mounting {
             ]
         }
 
+        fn check(&self, settings: &Settings) -> Vec<String> {
+            check::<OrdersSettings>(settings, "orders", OrdersSettings::validate)
+        }
+
         fn openapi(&self) -> utoipa::openapi::OpenApi {
             OpenApiRouter::<OrdersState>::new()
                 .nest(API_PREFIX, http::routes())
@@ -67,7 +77,7 @@ mod mounting {
             let authenticator =
                 Ports::require(&ports.authenticator, PortKind::Authenticator, "orders")?;
             let inventory = Ports::require(&ports.inventory, PortKind::Inventory, "orders")?;
-            let settings = platform.settings.orders.clone();
+            let settings: OrdersSettings = platform.settings.section("orders")?;
             let every = Duration::from_secs(settings.expiry_check_secs);
             let svc = Arc::new(OrdersService::new(
                 platform.db.clone(),

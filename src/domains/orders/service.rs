@@ -13,7 +13,7 @@ use super::repo::{self, AddressFilter, NewOrder, OrderRow, Scope};
 use crate::domains::auth::contract::{Permission, Principal};
 use crate::domains::catalog::contract::{Inventory, ReserveError, Reserved};
 use crate::platform::clock::Clock;
-use crate::platform::config::OrdersSettings;
+use super::settings::OrdersSettings;
 use crate::platform::db::{Db, DbError};
 use crate::platform::http::FieldError;
 use crate::platform::queue::{publish, Outgoing};
