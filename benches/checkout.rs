@@ -41,7 +41,10 @@ async fn measure(label: &str, urls: &Urls) {
         )
     };
     let seller = register("seller").await;
-    let seller_token = seller["tokens"]["access_token"].as_str().unwrap().to_string();
+    let seller_token = seller["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let store = support::own_store(&client, &urls.catalog, &seller_token).await;
     let mut products = Vec::new();
     for i in 0..10 {
@@ -52,17 +55,28 @@ async fn measure(label: &str, urls: &Urls) {
         products.push(post(&client, url, Some(&seller_token), body).await["id"].clone());
     }
     let buyer = register("buyer").await;
-    let token = buyer["tokens"]["access_token"].as_str().unwrap().to_string();
-    let address = post(&client, format!("{}/api/v1/addresses", urls.orders), Some(&token),
+    let token = buyer["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let address = post(
+        &client,
+        format!("{}/api/v1/addresses", urls.orders),
+        Some(&token),
         json!({"label": "Home", "recipient": "B", "street": "1 Road", "city": "Town",
-               "postal_code": "1000", "country": "NL"})).await;
+               "postal_code": "1000", "country": "NL"}),
+    )
+    .await;
 
     let started = Instant::now();
     let products = Arc::new(products);
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|w| {
             let (client, token, products) = (client.clone(), token.clone(), products.clone());
-            let (orders, address) = (format!("{}/api/v1/orders", urls.orders), address["id"].clone());
+            let (orders, address) = (
+                format!("{}/api/v1/orders", urls.orders),
+                address["id"].clone(),
+            );
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut n = w;
@@ -70,7 +84,13 @@ async fn measure(label: &str, urls: &Urls) {
                     let body = json!({"address_id": address,
                                       "items": [{"product_id": products[n % 10], "quantity": 1}]});
                     let t = Instant::now();
-                    let r = client.post(&orders).bearer_auth(&token).json(&body).send().await.unwrap();
+                    let r = client
+                        .post(&orders)
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
                     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
                     latencies.push(t.elapsed());
                     n += 1;
@@ -127,14 +147,27 @@ async fn main() {
         std::env::var("BENCH_ORDERS_URL"),
     ) {
         let label = std::env::var("BENCH_LABEL").unwrap_or_else(|_| "deployment".into());
-        measure(&label, &Urls { auth, catalog, orders }).await;
+        measure(
+            &label,
+            &Urls {
+                auth,
+                catalog,
+                orders,
+            },
+        )
+        .await;
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     in_process("one process, sqlite", sqlite, &dir.path().join("sqlite")).await;
     if let Some(db) = support::PostgresDatabase::from_env().await {
-        in_process("one process, postgres", db.url.clone(), &dir.path().join("postgres")).await;
+        in_process(
+            "one process, postgres",
+            db.url.clone(),
+            &dir.path().join("postgres"),
+        )
+        .await;
         db.drop().await;
     }
 }

@@ -16,7 +16,6 @@ use crate::domains;
 use crate::platform::clock::Clock;
 use crate::platform::config::Settings;
 use crate::platform::db::Db;
-use crate::platform::remote::{require_service_key, INTERNAL_PREFIX};
 use crate::platform::http::health::{self, HealthState};
 use crate::platform::http::rate_limit::RateLimit;
 use crate::platform::http::{self as platform_http, middleware, API_PREFIX};
@@ -24,6 +23,7 @@ use crate::platform::mailer::{self, Mailer};
 use crate::platform::metrics::Metrics;
 use crate::platform::openapi::ApiDoc;
 use crate::platform::queue::Consumer;
+use crate::platform::remote::{require_service_key, INTERNAL_PREFIX};
 use crate::platform::Task;
 
 pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";

@@ -172,7 +172,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 db.migrate(&agora::platform::http::health::migration_owners(&domains))
                     .await
                     .context("applying migrations")?;
-                tracing::info!(database = db.backend().as_str(), ?domains, "migrations applied");
+                tracing::info!(
+                    database = db.backend().as_str(),
+                    ?domains,
+                    "migrations applied"
+                );
                 db.close().await;
                 Ok(())
             }
@@ -183,14 +187,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Auth {
                 command: AuthCommand::RotateKey,
             } => {
-                let kid = agora::domains::auth::generate_key(&settings
-                    .section::<agora::domains::auth::AuthSettings>("auth")?
-                    .jwt_keys_dir(&settings.data_dir))?;
+                let kid = agora::domains::auth::generate_key(
+                    &settings
+                        .section::<agora::domains::auth::AuthSettings>("auth")?
+                        .jwt_keys_dir(&settings.data_dir),
+                )?;
                 println!(
                     "new signing key {kid} in {}",
                     settings
-                    .section::<agora::domains::auth::AuthSettings>("auth")?
-                    .jwt_keys_dir(&settings.data_dir).display()
+                        .section::<agora::domains::auth::AuthSettings>("auth")?
+                        .jwt_keys_dir(&settings.data_dir)
+                        .display()
                 );
                 Ok(())
             }

@@ -114,4 +114,3 @@ where
         Ok(RequirePermission(principal, PhantomData))
     }
 }
-

@@ -87,7 +87,11 @@ pub struct Ports {
 
 impl Ports {
     /// The port's adapter, or a start-up error naming how to provide it.
-    pub fn require<T: ?Sized>(port: &Port<T>, kind: PortKind, user: &str) -> anyhow::Result<Arc<T>> {
+    pub fn require<T: ?Sized>(
+        port: &Port<T>,
+        kind: PortKind,
+        user: &str,
+    ) -> anyhow::Result<Arc<T>> {
         port.get().cloned().ok_or_else(|| missing(kind, user))
     }
 }
@@ -182,7 +186,11 @@ pub fn check<T: serde::de::DeserializeOwned>(
     validate: impl Fn(&T) -> Result<(), crate::platform::config::ConfigError>,
 ) -> Vec<String> {
     match settings.section::<T>(name) {
-        Ok(section) => validate(&section).err().map(|e| e.to_string()).into_iter().collect(),
+        Ok(section) => validate(&section)
+            .err()
+            .map(|e| e.to_string())
+            .into_iter()
+            .collect(),
         Err(e) => vec![e.to_string()],
     }
 }
@@ -226,8 +234,8 @@ pub fn mount(platform: &Platform) -> anyhow::Result<Mounted> {
     for domain in REGISTRY {
         let user = domain.info().name;
         for &(kind, need) in domain.needs() {
-            let reachable =
-                compiled_in(kind.provider()) || platform.settings.services.contains_key(kind.provider());
+            let reachable = compiled_in(kind.provider())
+                || platform.settings.services.contains_key(kind.provider());
             if need == Need::Required && !reachable {
                 return Err(missing(kind, user));
             }
@@ -274,10 +282,14 @@ fn wire_remote(platform: &Platform, ports: &Ports) -> anyhow::Result<()> {
         let _ = ports.directory.set(remote);
     }
     if let Some(c) = client("files")? {
-        let _ = ports.files.set(Arc::new(files::remote::RemoteFiles::new(c)));
+        let _ = ports
+            .files
+            .set(Arc::new(files::remote::RemoteFiles::new(c)));
     }
     if let Some(c) = client("catalog")? {
-        let _ = ports.inventory.set(Arc::new(catalog::remote::RemoteInventory::new(c)));
+        let _ = ports
+            .inventory
+            .set(Arc::new(catalog::remote::RemoteInventory::new(c)));
     }
     if let Some(c) = client("mail")? {
         let _ = ports.mail.set(Arc::new(mail::remote::RemoteMail::new(c)));
@@ -297,9 +309,11 @@ mod tests {
 
     fn problems(vars: &[(&str, &str)]) -> String {
         let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-        let settings =
-            crate::platform::config::Settings::load_from(std::path::Path::new("/nonexistent"), vars)
-                .unwrap();
+        let settings = crate::platform::config::Settings::load_from(
+            std::path::Path::new("/nonexistent"),
+            vars,
+        )
+        .unwrap();
         super::check_settings(&settings).join("; ")
     }
 
@@ -322,6 +336,76 @@ mod tests {
             assert!(unknown_key.contains("cache_ttl"), "{unknown_key}");
             let short = problems(&[("AGORA__CATALOG__RESERVATION_TTL_SECS", "3")]);
             assert!(short.contains("catalog.reservation_ttl_secs"), "{short}");
+        }
+    }
+
+    /// Every `.rs` file under `src/<dir>`, with its path.
+    fn sources(dir: &str) -> Vec<(std::path::PathBuf, String)> {
+        let mut found = Vec::new();
+        let mut stack = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src")
+            .join(dir)];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    found.push((path, text));
+                }
+            }
+        }
+        found
+    }
+
+    /// The layering the design promises, checked on the source: the platform knows no
+    /// domain, no domain reaches into the composition root, and a domain uses another only
+    /// through its contract (or, for the registry, its remote client).
+    #[test]
+    fn domains_meet_only_through_contracts() {
+        for (path, text) in sources("platform") {
+            assert!(
+                !text.contains("crate::domains"),
+                "{} imports a domain",
+                path.display()
+            );
+        }
+        let domains = super::ALL_NAMES;
+        // Spelt in two halves so this test's own file does not match.
+        let root = ["crate", "::app"].concat();
+        for (path, text) in sources("domains") {
+            assert!(
+                !text.contains(&root),
+                "{} imports the composition root",
+                path.display()
+            );
+            let own = path
+                .strip_prefix(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domains"))
+                .unwrap()
+                .iter()
+                .next()
+                .unwrap()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_string();
+            for (i, _) in text.match_indices("crate::domains::") {
+                let rest = &text[i + "crate::domains::".len()..];
+                let mut parts = rest.splitn(3, "::");
+                let (Some(domain), Some(next)) = (parts.next(), parts.next()) else {
+                    continue;
+                };
+                if domains.contains(&domain) && domain != own && own != "mod" {
+                    assert!(
+                        next.starts_with("contract"),
+                        "{} uses crate::domains::{domain}::{} (only its contract may be used)",
+                        path.display(),
+                        next.split(|c: char| !c.is_alphanumeric() && c != '_')
+                            .next()
+                            .unwrap_or(next)
+                    );
+                }
+            }
         }
     }
 

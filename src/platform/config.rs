@@ -376,7 +376,10 @@ impl Settings {
         for (name, service) in &self.services {
             let key = format!("services.{name}.url");
             if !(service.url.starts_with("http://") || service.url.starts_with("https://")) {
-                return Err(invalid(key.clone(), "expected http://HOST:PORT or https://..."));
+                return Err(invalid(
+                    key.clone(),
+                    "expected http://HOST:PORT or https://...",
+                ));
             }
             if self.server.service_key.is_none() {
                 return Err(invalid(
@@ -385,7 +388,10 @@ impl Settings {
                 ));
             }
             if service.timeout_ms == 0 {
-                return Err(invalid(format!("services.{name}.timeout_ms"), "expected at least 1"));
+                return Err(invalid(
+                    format!("services.{name}.timeout_ms"),
+                    "expected at least 1",
+                ));
             }
         }
         if self.database.max_connections == 0 {
@@ -565,7 +571,9 @@ impl Settings {
 fn mask_secrets(value: &mut serde_json::Value) {
     if let Some(table) = value.as_object_mut() {
         for (key, value) in table.iter_mut() {
-            let secret = ["secret", "password", "key"].iter().any(|s| key.ends_with(s));
+            let secret = ["secret", "password", "key"]
+                .iter()
+                .any(|s| key.ends_with(s));
             // A secret of digits arrives from the environment as a number.
             let set = value.as_str().is_some_and(|v| !v.is_empty()) || value.is_number();
             if secret && set {
@@ -719,7 +727,10 @@ mod tests {
         assert!(!format!("{s:?}").contains("12345678"));
 
         s.set("orders.payment_timeout_secs", 7);
-        assert_eq!(s.section::<Orders>("orders").unwrap().payment_timeout_secs, 7);
+        assert_eq!(
+            s.section::<Orders>("orders").unwrap().payment_timeout_secs,
+            7
+        );
         let err = s.section::<Orders>("nowhere").err().unwrap().to_string();
         assert!(err.contains("nowhere"), "{err}");
     }

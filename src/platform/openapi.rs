@@ -40,7 +40,10 @@ impl Modify for Security {
 }
 
 /// One tag per domain of this build, after the platform's.
-pub fn add_domain_tags(doc: &mut utoipa::openapi::OpenApi, domains: &[crate::platform::DomainInfo]) {
+pub fn add_domain_tags(
+    doc: &mut utoipa::openapi::OpenApi,
+    domains: &[crate::platform::DomainInfo],
+) {
     let tags = doc.tags.get_or_insert_with(Vec::new);
     for domain in domains {
         tags.push(

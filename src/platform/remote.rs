@@ -113,7 +113,8 @@ impl ServiceClient {
 
     /// GET a JSON body; `None` on 404.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, RemoteError> {
-        self.call::<(), T>(Method::GET, path, None, Retry::Safe).await
+        self.call::<(), T>(Method::GET, path, None, Retry::Safe)
+            .await
     }
 
     /// POST a JSON body and read a JSON answer; `None` on 404.
@@ -159,7 +160,11 @@ impl ServiceClient {
         body: Option<&B>,
         retry: Retry,
     ) -> Result<Option<T>, RemoteError> {
-        let attempts = if retry == Retry::Safe { self.retries + 1 } else { 1 };
+        let attempts = if retry == Retry::Safe {
+            self.retries + 1
+        } else {
+            1
+        };
         let mut failed = 0;
         loop {
             if !self.breaker.allow() {

@@ -340,7 +340,10 @@ async fn app_with_nominatim(
         move |s| {
             s.set("locations.geocoder", "nominatim");
             s.set("locations.nominatim.url", url);
-            s.set("locations.nominatim.user_agent", "AgoraTest/1.0 (tests@example.com)");
+            s.set(
+                "locations.nominatim.user_agent",
+                "AgoraTest/1.0 (tests@example.com)",
+            );
             s.set("locations.nominatim.min_interval_ms", 100);
             s.set("locations.nominatim.timeout_secs", 2);
             s.set("locations.nominatim.breaker_failures", 3);
@@ -366,7 +369,8 @@ async fn reverse(app: &TestApp, token: &str, (lat, lon): (f64, f64)) -> Value {
 #[tokio::test]
 async fn nominatim_is_asked_at_most_once_per_interval_under_parallel_lookups() {
     let fake = FakeNominatim::default();
-    let app = app_with_nominatim(&fake, |s| s.set("locations.nominatim.min_interval_ms", 200)).await;
+    let app =
+        app_with_nominatim(&fake, |s| s.set("locations.nominatim.min_interval_ms", 200)).await;
     let ada = token(&app, "ada@example.com").await;
     let points: Vec<(f64, f64)> = (0..20)
         .map(|i| (10.0 + i as f64 * 0.5, 20.0 + i as f64 * 0.5))
@@ -428,7 +432,10 @@ async fn cached_answers_make_no_request() {
 #[tokio::test]
 async fn the_breaker_opens_falls_back_offline_and_closes_on_recovery() {
     let fake = FakeNominatim::default();
-    let app = app_with_nominatim(&fake, |s| s.set("locations.nominatim.breaker_open_secs", 30)).await;
+    let app = app_with_nominatim(&fake, |s| {
+        s.set("locations.nominatim.breaker_open_secs", 30)
+    })
+    .await;
     let ada = token(&app, "ada@example.com").await;
     let root = admin(&app, "root@example.com").await;
     let breaker_state = || async {

@@ -398,11 +398,7 @@ pub fn sign(secret: &str, body: &str) -> String {
 #[tokio::test]
 async fn a_signed_payment_marks_the_order_paid_once() {
     const SECRET: &str = "whsec_test_secret";
-    let app = spawn_app_with(
-        |s| s.set("orders.webhook_secret", SECRET),
-        |b| b,
-    )
-    .await;
+    let app = spawn_app_with(|s| s.set("orders.webhook_secret", SECRET), |b| b).await;
     let (_, item) = shop(&app, 5).await;
     let ada = buyer(&app, "ada@example.com").await;
     let placed = place(

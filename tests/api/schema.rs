@@ -55,7 +55,11 @@ async fn each_process_migrates_only_the_domains_it_hosts() {
     let shop = ["platform", "catalog", "orders", "files"];
     db.migrate(&shop).await.unwrap();
     let schema = db.schema().await.unwrap();
-    assert!(schema.contains_key("catalog_products"), "{:?}", schema.keys());
+    assert!(
+        schema.contains_key("catalog_products"),
+        "{:?}",
+        schema.keys()
+    );
     assert!(schema.contains_key("catalog_reservations"));
     assert!(schema.contains_key("orders"));
     assert!(!schema.contains_key("auth_users"), "{:?}", schema.keys());

@@ -12,9 +12,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::contract::{Authenticator, Role};
-use crate::domains::authn::{permissions::{ManageUsers, ReadUsers}, Authenticated, RequirePermission};
 use super::model::{AuthError, User};
 use super::service::{AuthService, ClientInfo, Registration, Session, TokenPair, UserPatch};
+use crate::domains::authn::{
+    permissions::{ManageUsers, ReadUsers},
+    Authenticated, RequirePermission,
+};
 use crate::platform::http::rate_limit::{rate_limit, RateLimit};
 use crate::platform::http::{ApiError, ClientIp, FieldError, Json, Page, PageParams, Path, Query};
 

@@ -17,7 +17,9 @@ use super::model::{
 use super::repo::{ProductFilter, SortBy};
 use super::service::{CatalogError, CatalogService, Upload};
 use crate::domains::auth::contract::Authenticator;
-use crate::domains::authn::{permissions::ManageAnyResource, Authenticated, MaybeAuthenticated, RequirePermission};
+use crate::domains::authn::{
+    permissions::ManageAnyResource, Authenticated, MaybeAuthenticated, RequirePermission,
+};
 use crate::platform::http::extract::json_object;
 use crate::platform::http::{ApiError, FieldError, Json, Page, PageParams, Path, Problem, Query};
 use crate::platform::openapi::string_enum;

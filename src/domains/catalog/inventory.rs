@@ -20,7 +20,11 @@ fn unavailable(e: DbError) -> ReserveError {
 
 impl CatalogService {
     /// Takes every item or none, inside `tx`.
-    async fn take_all(&self, tx: &mut Tx, items: &[(Uuid, i64)]) -> Result<Vec<Reserved>, ReserveError> {
+    async fn take_all(
+        &self,
+        tx: &mut Tx,
+        items: &[(Uuid, i64)],
+    ) -> Result<Vec<Reserved>, ReserveError> {
         let mut reserved = Vec::with_capacity(items.len());
         for &(product_id, quantity) in items {
             let taken = repo::take_stock(tx, product_id, quantity, self.clock.now())
@@ -28,7 +32,10 @@ impl CatalogService {
                 .map_err(unavailable)?;
             let Some(taken) = taken else {
                 return Err(
-                    match repo::product_in_tx(tx, product_id).await.map_err(unavailable)? {
+                    match repo::product_in_tx(tx, product_id)
+                        .await
+                        .map_err(unavailable)?
+                    {
                         Some(p) if p.is_active => ReserveError::OutOfStock {
                             product_id,
                             name: p.name,
@@ -75,7 +82,13 @@ impl CatalogService {
     }
 
     /// Moves a reservation and, when `give_back`, returns its stock, in one transaction.
-    async fn settle(&self, order_id: Uuid, from: &[&str], to: &str, give_back: bool) -> Result<bool, ReserveError> {
+    async fn settle(
+        &self,
+        order_id: Uuid,
+        from: &[&str],
+        to: &str,
+        give_back: bool,
+    ) -> Result<bool, ReserveError> {
         let mut tx = self.db.begin().await.map_err(unavailable)?;
         let moved = repo::move_reservation(&mut tx, order_id, from, to, self.clock.now())
             .await

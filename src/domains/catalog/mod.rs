@@ -100,9 +100,7 @@ mod mounting {
                 ],
                 tasks: vec![
                     Box::new(move |stop| Box::pin(watcher.watch_version(every, stop))),
-                    Box::new(move |stop| {
-                        Box::pin(keeper.watch_reservations(lapse_every, stop))
-                    }),
+                    Box::new(move |stop| Box::pin(keeper.watch_reservations(lapse_every, stop))),
                 ],
                 ..Mounted::default()
             })

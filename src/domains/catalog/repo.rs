@@ -644,7 +644,14 @@ pub async fn claim_reservation(
         .execute(
             Query::insert()
                 .into_table(R::Table)
-                .columns([R::OrderId, R::State, R::Items, R::CreatedAt, R::ExpiresAt, R::UpdatedAt])
+                .columns([
+                    R::OrderId,
+                    R::State,
+                    R::Items,
+                    R::CreatedAt,
+                    R::ExpiresAt,
+                    R::UpdatedAt,
+                ])
                 .values_panic([
                     order_id.into(),
                     state.into(),

@@ -15,10 +15,10 @@ use super::model::{
     Category, CategoryInput, Product, ProductInput, ProductPatch, Store, StoreInput,
 };
 use super::repo::{self, ProductFilter};
+use super::settings::CatalogSettings;
 use crate::domains::auth::contract::{Permission, Principal};
 use crate::domains::files::contract::{FilesApi, FilesError};
 use crate::platform::clock::Clock;
-use super::settings::CatalogSettings;
 use crate::platform::db::{Db, DbError, Tx};
 use crate::platform::http::FieldError;
 use crate::platform::queue::{publish, Outgoing};

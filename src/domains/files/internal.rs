@@ -32,14 +32,21 @@ pub fn routes(files: Files, max_bytes: usize) -> Router {
 fn problem(e: FilesError) -> ApiError {
     match e {
         FilesError::NotFound(_) => ApiError::not_found(e.to_string()),
-        FilesError::TooLarge(m) => ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE).with_detail(m),
-        FilesError::Unsupported(m) => ApiError::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE).with_detail(m),
+        FilesError::TooLarge(m) => {
+            ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE).with_detail(m)
+        }
+        FilesError::Unsupported(m) => {
+            ApiError::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE).with_detail(m)
+        }
         FilesError::Invalid(m) => ApiError::bad_request(m),
         FilesError::Unavailable(m) => ApiError::unavailable(m),
     }
 }
 
-async fn info(State(files): State<Files>, Path(id): Path<Uuid>) -> Result<Json<FileRecord>, ApiError> {
+async fn info(
+    State(files): State<Files>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<FileRecord>, ApiError> {
     let file = files.get(id).await.map_err(problem)?;
     file.map(|f| Json(f.into()))
         .ok_or_else(|| ApiError::not_found("no such file"))
@@ -87,7 +94,8 @@ async fn usage(
         .set_usage(&request.holder, &request.files)
         .await
         .map_err(|e| match e {
-            FilesError::NotFound(id) => ApiError::from_status(StatusCode::UNPROCESSABLE_ENTITY).with_detail(format!("no such file: {id}")),
+            FilesError::NotFound(id) => ApiError::from_status(StatusCode::UNPROCESSABLE_ENTITY)
+                .with_detail(format!("no such file: {id}")),
             other => problem(other),
         })?;
     Ok(Json(serde_json::json!({})))

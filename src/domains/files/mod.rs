@@ -27,8 +27,8 @@ mod mounting {
 
     use super::http::{self, FilesState};
     use super::service::FilesService;
-    use super::storage::LocalStorage;
     use super::settings::FilesSettings;
+    use super::storage::LocalStorage;
     use crate::domains::{check, Domain, Mounted, Need, PortKind, Ports};
     use crate::platform::config::Settings;
     use crate::platform::http::API_PREFIX;

@@ -26,10 +26,14 @@ impl RemoteFiles {
 fn files_error(e: RemoteError) -> FilesError {
     match e {
         RemoteError::Rejected {
-            status: 413, detail, ..
+            status: 413,
+            detail,
+            ..
         } => FilesError::TooLarge(detail),
         RemoteError::Rejected {
-            status: 415, detail, ..
+            status: 415,
+            detail,
+            ..
         } => FilesError::Unsupported(detail),
         RemoteError::Rejected {
             status: 400 | 422,
@@ -95,21 +99,25 @@ impl FilesApi for RemoteFiles {
             files: files.to_vec(),
         };
         // Setting the same usage again changes nothing, so it may be repeated.
-        let answer: Result<Option<serde_json::Value>, RemoteError> =
-            self.client.post("/files/usage", &request, Retry::Safe).await;
+        let answer: Result<Option<serde_json::Value>, RemoteError> = self
+            .client
+            .post("/files/usage", &request, Retry::Safe)
+            .await;
         match answer {
             Ok(_) => Ok(()),
             Err(RemoteError::Rejected {
                 status: 422,
                 detail,
                 ..
-            }) => Err(match detail
-                .strip_prefix("no such file: ")
-                .and_then(|id| id.parse().ok())
-            {
-                Some(id) => FilesError::NotFound(id),
-                None => FilesError::Invalid(detail),
-            }),
+            }) => Err(
+                match detail
+                    .strip_prefix("no such file: ")
+                    .and_then(|id| id.parse().ok())
+                {
+                    Some(id) => FilesError::NotFound(id),
+                    None => FilesError::Invalid(detail),
+                },
+            ),
             Err(e) => Err(files_error(e)),
         }
     }

@@ -9,10 +9,10 @@ use uuid::Uuid;
 use super::contract::{FileInfo, FilesApi, FilesError};
 use super::detect;
 use super::repo::{self, FileRow};
+use super::settings::FilesSettings;
 use super::storage::Storage;
 use crate::domains::auth::contract::{Permission, Principal};
 use crate::platform::clock::Clock;
-use super::settings::FilesSettings;
 use crate::platform::db::{Db, DbError};
 
 #[derive(Debug, thiserror::Error)]

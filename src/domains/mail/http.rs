@@ -15,8 +15,8 @@ use super::contacts::{Contact, ContactInput};
 use super::model::{Email, EmailStatus, SendRequest};
 use super::service::{Accepted, MailError, MailService, Stats, Suppression};
 use super::templates::{Rendered, Template, TemplateInput};
-use crate::domains::authn::permissions::ManageAnyResource;
 use crate::domains::auth::contract::Authenticator;
+use crate::domains::authn::permissions::ManageAnyResource;
 use crate::domains::authn::{permissions::ManageUsers, Authenticated, RequirePermission};
 use crate::platform::http::{
     mark_replayed, ApiError, IdempotencyKey, Json, Page, PageParams, Path, Problem, Query,

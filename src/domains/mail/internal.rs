@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 
-use super::contract::{MailSender, Queued, SendRefusal, SystemEmail, SystemSendError, TemplateEmail};
+use super::contract::{
+    MailSender, Queued, SendRefusal, SystemEmail, SystemSendError, TemplateEmail,
+};
 use crate::platform::http::ApiError;
 
 type Sender = Arc<dyn MailSender>;
@@ -26,7 +28,9 @@ fn answer(sent: Result<uuid::Uuid, SystemSendError>) -> Response {
         Ok(id) => return Json(Queued { id }).into_response(),
         Err(SystemSendError::Refused(detail)) => SendRefusal::Refused { detail },
         Err(SystemSendError::Template(detail)) => SendRefusal::Template { detail },
-        Err(SystemSendError::Unavailable(e)) => return ApiError::unavailable(e.to_string()).into_response(),
+        Err(SystemSendError::Unavailable(e)) => {
+            return ApiError::unavailable(e.to_string()).into_response()
+        }
     };
     (StatusCode::CONFLICT, Json(refusal)).into_response()
 }

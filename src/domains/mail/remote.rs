@@ -6,7 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::contract::{MailSender, Queued, SendRefusal, SystemEmail, SystemSendError, TemplateEmail};
+use super::contract::{
+    MailSender, Queued, SendRefusal, SystemEmail, SystemSendError, TemplateEmail,
+};
 use crate::platform::remote::{RemoteError, Retry, ServiceClient};
 
 pub struct RemoteMail {
@@ -18,7 +20,11 @@ impl RemoteMail {
         Self { client }
     }
 
-    async fn send<B: serde::Serialize + Sync>(&self, path: &str, body: &B) -> Result<Uuid, SystemSendError> {
+    async fn send<B: serde::Serialize + Sync>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<Uuid, SystemSendError> {
         let queued: Result<Option<Queued>, RemoteError> =
             self.client.post(path, body, Retry::Safe).await;
         match queued {

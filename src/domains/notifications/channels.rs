@@ -8,9 +8,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::model::Channel;
+use super::settings::NotificationsSettings;
 use crate::domains::auth::contract::UserContact;
 use crate::domains::mail::contract::{MailSender, SystemEmail, SystemSendError};
-use super::settings::NotificationsSettings;
 use crate::platform::signing;
 
 /// What one delivery carries.

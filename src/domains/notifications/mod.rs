@@ -65,7 +65,11 @@ mod mounting {
         }
 
         fn check(&self, settings: &Settings) -> Vec<String> {
-            check::<NotificationsSettings>(settings, "notifications", NotificationsSettings::validate)
+            check::<NotificationsSettings>(
+                settings,
+                "notifications",
+                NotificationsSettings::validate,
+            )
         }
 
         fn openapi(&self) -> utoipa::openapi::OpenApi {
@@ -75,8 +79,11 @@ mod mounting {
         }
 
         fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted> {
-            let authenticator =
-                Ports::require(&ports.authenticator, PortKind::Authenticator, "notifications")?;
+            let authenticator = Ports::require(
+                &ports.authenticator,
+                PortKind::Authenticator,
+                "notifications",
+            )?;
             let directory =
                 Ports::require(&ports.directory, PortKind::UserDirectory, "notifications")?;
             let settings: NotificationsSettings = platform.settings.section("notifications")?;

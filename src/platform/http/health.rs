@@ -96,7 +96,11 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
             "unreachable".to_string()
         }
     };
-    let migrations = match state.db.pending_migrations(&migration_owners(&state.domains)).await {
+    let migrations = match state
+        .db
+        .pending_migrations(&migration_owners(&state.domains))
+        .await
+    {
         Ok(pending) if pending.is_empty() => "ok".to_string(),
         Ok(pending) => format!("{} pending", pending.len()),
         Err(_) => "unknown".to_string(),
@@ -156,5 +160,7 @@ async fn info(State(state): State<HealthState>) -> Json<BuildInfo> {
 
 /// The platform's migrations and those of the domains this process hosts.
 pub fn migration_owners(domains: &[&'static str]) -> Vec<&'static str> {
-    std::iter::once("platform").chain(domains.iter().copied()).collect()
+    std::iter::once("platform")
+        .chain(domains.iter().copied())
+        .collect()
 }

@@ -15,8 +15,8 @@ use serde::Deserialize;
 
 use super::{BreakerState, CircuitBreaker, GeocodeError, Geocoded, Geocoder, Offline};
 use crate::domains::locations::contract::Address;
-use crate::platform::clock::Clock;
 use crate::domains::locations::settings::NominatimSettings;
+use crate::platform::clock::Clock;
 use crate::platform::db::{Db, DbError};
 
 #[derive(Iden)]
