@@ -9,6 +9,7 @@ mod errors;
 mod files;
 mod health;
 mod helpers;
+mod internal;
 #[cfg(feature = "kafka")]
 mod kafka;
 mod locations;
