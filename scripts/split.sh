@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/agora/target}"
 BIN_DIR="$CARGO_TARGET_DIR/split"
-DOMAINS=(auth mail notifications locations catalog orders files)
+# The domains are the default features.
+read -r -a DOMAINS <<<"$(sed -n '/^default = \[/{s/.*\[//;s/\].*//;s/[",]/ /g;p;}' Cargo.toml)"
 
 build() {
   mkdir -p "$BIN_DIR"

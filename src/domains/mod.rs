@@ -2,16 +2,10 @@
 //! them from. A domain talks to another only through the other's `contract` module (and its
 //! `remote` client, the same contract over HTTP); everything else of it is behind its feature.
 //!
-//! Adding a domain: its folder, a feature line in `Cargo.toml`, and one line in [`REGISTRY`].
+//! Adding a domain: its folder (with its `DOMAIN` constant), a feature line in `Cargo.toml`,
+//! and its name in the `domains!` list below.
 
-pub mod auth;
 pub mod authn;
-pub mod catalog;
-pub mod files;
-pub mod locations;
-pub mod mail;
-pub mod notifications;
-pub mod orders;
 
 use std::sync::{Arc, OnceLock};
 
@@ -44,23 +38,26 @@ pub trait Domain: Sync {
     fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted>;
 }
 
-/// The compiled-in domains, providers before the domains that use them at mount time.
-pub static REGISTRY: &[&dyn Domain] = &[
-    #[cfg(feature = "auth")]
-    &auth::Auth,
-    #[cfg(feature = "files")]
-    &files::Files,
-    #[cfg(feature = "catalog")]
-    &catalog::Catalog,
-    #[cfg(feature = "mail")]
-    &mail::Mail,
-    #[cfg(feature = "orders")]
-    &orders::Orders,
-    #[cfg(feature = "notifications")]
-    &notifications::Notifications,
-    #[cfg(feature = "locations")]
-    &locations::Locations,
-];
+/// Declares each domain's module, the names of all of them, and the registry, from one list.
+macro_rules! domains {
+    ($($name:ident),* $(,)?) => {
+        $(pub mod $name;)*
+
+        /// Every domain of any build, so a configuration for a whole deployment is valid in
+        /// each of its processes.
+        const ALL_NAMES: &[&str] = &[$(stringify!($name)),*];
+
+        /// Every domain, `None` where its feature is off, in mount order.
+        const ALL: &[Option<&dyn Domain>] = &[$($name::DOMAIN),*];
+    };
+}
+
+// Providers before the domains that use them at mount time.
+domains!(auth, files, catalog, mail, orders, notifications, locations);
+
+/// The compiled-in domains, in mount order.
+pub static REGISTRY: std::sync::LazyLock<Vec<&'static dyn Domain>> =
+    std::sync::LazyLock::new(|| ALL.iter().flatten().copied().collect());
 
 /// The domains compiled into this binary.
 pub fn enabled() -> Vec<DomainInfo> {
@@ -172,7 +169,7 @@ impl Mounted {
 /// can be printed anywhere.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = utoipa::openapi::OpenApiBuilder::new().build();
-    for domain in REGISTRY {
+    for domain in REGISTRY.iter() {
         doc.merge(domain.openapi());
     }
     doc
@@ -195,17 +192,6 @@ pub fn check<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// Every domain of any build, so a configuration for a whole deployment is valid in each of
-/// its processes.
-const ALL_NAMES: [&str; 7] = [
-    "auth",
-    "catalog",
-    "files",
-    "locations",
-    "mail",
-    "notifications",
-    "orders",
-];
 
 /// Every compiled-in domain's settings problems.
 pub fn check_settings(settings: &crate::platform::config::Settings) -> Vec<String> {
@@ -231,7 +217,7 @@ pub fn check_settings(settings: &crate::platform::config::Settings) -> Vec<Strin
 pub fn mount(platform: &Platform) -> anyhow::Result<Mounted> {
     let ports = Ports::default();
     wire_remote(platform, &ports)?;
-    for domain in REGISTRY {
+    for domain in REGISTRY.iter() {
         let user = domain.info().name;
         for &(kind, need) in domain.needs() {
             let reachable = compiled_in(kind.provider())
@@ -242,7 +228,7 @@ pub fn mount(platform: &Platform) -> anyhow::Result<Mounted> {
         }
     }
     let mut mounted = Mounted::default();
-    for domain in REGISTRY {
+    for domain in REGISTRY.iter() {
         let name = domain.info().name;
         let part = domain
             .mount(platform, &ports)
@@ -336,6 +322,13 @@ mod tests {
             assert!(unknown_key.contains("cache_ttl"), "{unknown_key}");
             let short = problems(&[("AGORA__CATALOG__RESERVATION_TTL_SECS", "3")]);
             assert!(short.contains("catalog.reservation_ttl_secs"), "{short}");
+        }
+    }
+
+    #[test]
+    fn every_migration_belongs_to_the_platform_or_a_domain() {
+        for owner in crate::platform::db::migrate::owners() {
+            assert!(owner == "platform" || super::ALL_NAMES.contains(&owner), "{owner}");
         }
     }
 

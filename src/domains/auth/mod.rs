@@ -108,3 +108,9 @@ pub mod remote;
 
 #[cfg(feature = "auth")]
 pub use mounting::Auth;
+
+/// This domain for `domains::REGISTRY`; `None` in a build without the `auth` feature.
+#[cfg(feature = "auth")]
+pub const DOMAIN: Option<&dyn crate::domains::Domain> = Some(&mounting::Auth);
+#[cfg(not(feature = "auth"))]
+pub const DOMAIN: Option<&dyn crate::domains::Domain> = None;

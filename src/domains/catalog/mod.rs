@@ -122,3 +122,9 @@ pub mod remote;
 
 #[cfg(feature = "catalog")]
 pub use mounting::Catalog;
+
+/// This domain for `domains::REGISTRY`; `None` in a build without the `catalog` feature.
+#[cfg(feature = "catalog")]
+pub const DOMAIN: Option<&dyn crate::domains::Domain> = Some(&mounting::Catalog);
+#[cfg(not(feature = "catalog"))]
+pub const DOMAIN: Option<&dyn crate::domains::Domain> = None;

@@ -92,3 +92,9 @@ pub mod remote;
 
 #[cfg(feature = "files")]
 pub use mounting::Files;
+
+/// This domain for `domains::REGISTRY`; `None` in a build without the `files` feature.
+#[cfg(feature = "files")]
+pub const DOMAIN: Option<&dyn crate::domains::Domain> = Some(&mounting::Files);
+#[cfg(not(feature = "files"))]
+pub const DOMAIN: Option<&dyn crate::domains::Domain> = None;

@@ -99,3 +99,9 @@ mod mounting {
 
 #[cfg(feature = "locations")]
 pub use mounting::Locations;
+
+/// This domain for `domains::REGISTRY`; `None` in a build without the `locations` feature.
+#[cfg(feature = "locations")]
+pub const DOMAIN: Option<&dyn crate::domains::Domain> = Some(&mounting::Locations);
+#[cfg(not(feature = "locations"))]
+pub const DOMAIN: Option<&dyn crate::domains::Domain> = None;

@@ -119,3 +119,9 @@ pub mod remote;
 
 #[cfg(feature = "mail")]
 pub use mounting::Mail;
+
+/// This domain for `domains::REGISTRY`; `None` in a build without the `mail` feature.
+#[cfg(feature = "mail")]
+pub const DOMAIN: Option<&dyn crate::domains::Domain> = Some(&mounting::Mail);
+#[cfg(not(feature = "mail"))]
+pub const DOMAIN: Option<&dyn crate::domains::Domain> = None;

@@ -133,3 +133,9 @@ mod mounting {
 
 #[cfg(feature = "notifications")]
 pub use mounting::Notifications;
+
+/// This domain for `domains::REGISTRY`; `None` in a build without the `notifications` feature.
+#[cfg(feature = "notifications")]
+pub const DOMAIN: Option<&dyn crate::domains::Domain> = Some(&mounting::Notifications);
+#[cfg(not(feature = "notifications"))]
+pub const DOMAIN: Option<&dyn crate::domains::Domain> = None;

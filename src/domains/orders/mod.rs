@@ -99,3 +99,9 @@ mod mounting {
 
 #[cfg(feature = "orders")]
 pub use mounting::Orders;
+
+/// This domain for `domains::REGISTRY`; `None` in a build without the `orders` feature.
+#[cfg(feature = "orders")]
+pub const DOMAIN: Option<&dyn crate::domains::Domain> = Some(&mounting::Orders);
+#[cfg(not(feature = "orders"))]
+pub const DOMAIN: Option<&dyn crate::domains::Domain> = None;

@@ -2,7 +2,7 @@
 //! sea-query and run them here; the SQL dialect is chosen by the backend.
 
 mod error;
-mod migrate;
+pub mod migrate;
 mod schema;
 mod signals;
 
