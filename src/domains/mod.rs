@@ -192,7 +192,6 @@ pub fn check<T: serde::de::DeserializeOwned>(
     }
 }
 
-
 /// Every compiled-in domain's settings problems.
 pub fn check_settings(settings: &crate::platform::config::Settings) -> Vec<String> {
     let mut problems: Vec<String> = REGISTRY.iter().flat_map(|d| d.check(settings)).collect();
@@ -328,7 +327,10 @@ mod tests {
     #[test]
     fn every_migration_belongs_to_the_platform_or_a_domain() {
         for owner in crate::platform::db::migrate::owners() {
-            assert!(owner == "platform" || super::ALL_NAMES.contains(&owner), "{owner}");
+            assert!(
+                owner == "platform" || super::ALL_NAMES.contains(&owner),
+                "{owner}"
+            );
         }
     }
 
