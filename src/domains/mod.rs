@@ -110,6 +110,14 @@ pub enum PortKind {
 }
 
 impl PortKind {
+    const ALL: [PortKind; 5] = [
+        PortKind::Authenticator,
+        PortKind::UserDirectory,
+        PortKind::Files,
+        PortKind::Inventory,
+        PortKind::Mail,
+    ];
+
     /// The domain that provides it.
     pub fn provider(self) -> &'static str {
         match self {
@@ -200,10 +208,13 @@ pub fn check_settings(settings: &crate::platform::config::Settings) -> Vec<Strin
             problems.push(format!("configuration: unknown section or key `{name}`"));
         }
     }
+    let mut providers: Vec<&str> = PortKind::ALL.iter().map(|k| k.provider()).collect();
+    providers.dedup();
     for name in settings.services.keys() {
-        if !["auth", "files", "catalog", "mail"].contains(&name.as_str()) {
+        if !providers.contains(&name.as_str()) {
             problems.push(format!(
-                "services.{name}: no domain by that name offers a port (auth, files, catalog, mail)"
+                "services.{name}: no domain by that name offers a port ({})",
+                providers.join(", ")
             ));
         }
     }

@@ -28,6 +28,18 @@ async fn internal(
     request.send().await.unwrap()
 }
 
+/// Internal routes on, and stock held 10 s (lapse checked every second).
+async fn with_key_and_short_holds() -> TestApp {
+    spawn_app_with(
+        |s| {
+            s.server.service_key = Some(agora::platform::config::Secret::new(KEY));
+            s.set("catalog.reservation_ttl_secs", 10);
+        },
+        |b| b,
+    )
+    .await
+}
+
 async fn stock(app: &TestApp, product: &Value) -> i64 {
     let path = format!("/api/v1/products/{}", product["id"].as_str().unwrap());
     app.get(&path).await.json::<Value>().await.unwrap()["stock"]
@@ -139,14 +151,7 @@ async fn internal_routes_need_the_service_key_and_stay_out_of_the_document() {
 
 #[tokio::test]
 async fn reservations_are_idempotent_and_given_back_once() {
-    let app = spawn_app_with(
-        |s| {
-            s.server.service_key = Some(agora::platform::config::Secret::new(KEY));
-            s.set("catalog.reservation_ttl_secs", 10);
-        },
-        |b| b,
-    )
-    .await;
+    let app = with_key_and_short_holds().await;
     let ada = seller(&app, "ada@example.com").await;
     let mug = create(&app, &ada.token, &product(&ada.store, "MUG", 500, 10)).await;
     let reserve = |order: uuid::Uuid, quantity: i64| json!({"order_id": order, "items": [[mug["id"], quantity]]});
@@ -288,14 +293,7 @@ async fn reservations_are_idempotent_and_given_back_once() {
 
 #[tokio::test]
 async fn a_lapsed_hold_that_sold_out_meanwhile_is_refused_on_confirmation() {
-    let app = spawn_app_with(
-        |s| {
-            s.server.service_key = Some(agora::platform::config::Secret::new(KEY));
-            s.set("catalog.reservation_ttl_secs", 10);
-        },
-        |b| b,
-    )
-    .await;
+    let app = with_key_and_short_holds().await;
     let ada = seller(&app, "ada@example.com").await;
     let mug = create(&app, &ada.token, &product(&ada.store, "MUG", 500, 2)).await;
     let held = uuid::Uuid::now_v7();

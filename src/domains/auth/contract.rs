@@ -123,9 +123,22 @@ pub struct SessionStatus {
 }
 
 impl SessionStatus {
-    /// Does this session still admit a token for `user_id` issued at `issued_at`?
-    pub fn admits(&self, user_id: Uuid, issued_at: i64) -> bool {
-        self.usable && self.user_id == user_id && issued_at >= self.valid_after
+    /// The caller of a verified token for `user_id` in `session_id`, issued at `issued_at`,
+    /// if the session still admits it; the role is the current one, not the token's.
+    pub fn admit(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        issued_at: i64,
+    ) -> Result<Principal, AuthenticationError> {
+        if !(self.usable && self.user_id == user_id && issued_at >= self.valid_after) {
+            return Err(AuthenticationError::Revoked);
+        }
+        Ok(Principal {
+            user_id,
+            session_id,
+            role: self.role,
+        })
     }
 }
 

@@ -168,14 +168,7 @@ impl Authenticator for RemoteAuth {
             .session(claims.sid)
             .await?
             .ok_or(AuthenticationError::Revoked)?;
-        if !status.admits(claims.sub, claims.iat) {
-            return Err(AuthenticationError::Revoked);
-        }
-        Ok(Principal {
-            user_id: claims.sub,
-            session_id: claims.sid,
-            role: status.role,
-        })
+        status.admit(claims.sub, claims.sid, claims.iat)
     }
 }
 

@@ -1073,14 +1073,7 @@ impl Authenticator for AuthService {
             .await
             .map_err(|e| AuthenticationError::Unavailable(e.to_string()))?
             .ok_or(AuthenticationError::Revoked)?;
-        if !status.admits(claims.sub, claims.iat) {
-            return Err(AuthenticationError::Revoked);
-        }
-        Ok(Principal {
-            user_id: claims.sub,
-            session_id: claims.sid,
-            role: status.role,
-        })
+        status.admit(claims.sub, claims.sid, claims.iat)
     }
 }
 
