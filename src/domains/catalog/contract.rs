@@ -1,7 +1,10 @@
-//! What other domains may know of the catalog: the low-stock event it publishes.
+//! What other domains may know of the catalog: the low-stock event it publishes and the
+//! stock it keeps for orders.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::platform::db::Tx;
 
 /// Published when a product's stock falls to or below its threshold.
 pub const STOCK_LOW: &str = "catalog.stock_low";
@@ -62,6 +65,29 @@ pub trait Inventory: Send + Sync + 'static {
     async fn release(&self, order_id: Uuid) -> Result<(), ReserveError>;
     /// The owner of a store, who may fulfil its orders.
     async fn store_owner(&self, store_id: Uuid) -> Result<Option<Uuid>, ReserveError>;
+    /// The same stock taken inside the caller's own transaction, when the catalog runs in
+    /// this process on this database; `None` across processes (a transaction cannot cross).
+    fn joined(&self) -> Option<&dyn JoinedInventory> {
+        None
+    }
+}
+
+/// The in-process path of [`Inventory`]: stock taken and given back in the transaction that
+/// writes the order, so order and stock commit or roll back together with no hold, no
+/// confirmation and nothing to lapse. Only a catalog in the same process provides it; this is
+/// the one contract that names the transaction, because it never crosses a process.
+#[async_trait::async_trait]
+pub trait JoinedInventory: Send + Sync {
+    /// Takes every item or none for `order_id` inside `tx`, kept for good when `tx` commits.
+    async fn take(
+        &self,
+        tx: &mut Tx,
+        order_id: Uuid,
+        items: &[(Uuid, i64)],
+    ) -> Result<Vec<Reserved>, ReserveError>;
+    /// Gives the order's stock back inside `tx`; an order whose stock is back already
+    /// changes nothing.
+    async fn give_back(&self, tx: &mut Tx, order_id: Uuid) -> Result<(), ReserveError>;
 }
 
 /// `Inventory::reserve` between processes.

@@ -1,6 +1,8 @@
-//! The catalog's side of checkout: stock reserved per order in the catalog's own database,
-//! then confirmed, released, or lapsed (see `contract::Inventory`). The same code answers
-//! an orders domain in this process and one in another (`internal.rs`).
+//! The catalog's side of checkout. An orders domain in this process takes stock inside the
+//! order's own transaction (`contract::JoinedInventory`); one in another process reserves it
+//! in the catalog's database, then confirms, releases, or lets it lapse (`contract::Inventory`,
+//! served by `internal.rs`). Both record the order's stock in `catalog_reservations`, so
+//! giving it back happens once whichever path took it.
 
 use std::time::Duration;
 
@@ -8,7 +10,9 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::contract::{Inventory, ReserveError, Reserved, StockLow, STOCK_LOW};
+use super::contract::{
+    Inventory, JoinedInventory, ReserveError, Reserved, StockLow, STOCK_LOW,
+};
 use super::repo::{self, CONFIRMED, HELD, LAPSED, RELEASED};
 use super::service::CatalogService;
 use crate::platform::db::{DbError, Tx};
@@ -71,7 +75,7 @@ impl CatalogService {
         Ok(reserved)
     }
 
-    async fn give_back(&self, tx: &mut Tx, items: &[Reserved]) -> Result<(), ReserveError> {
+    async fn return_stock(&self, tx: &mut Tx, items: &[Reserved]) -> Result<(), ReserveError> {
         for item in items {
             repo::give_back_stock(tx, item.product_id, item.quantity, self.clock.now())
                 .await
@@ -97,7 +101,7 @@ impl CatalogService {
             return Ok(false);
         };
         if give_back {
-            self.give_back(&mut tx, &items).await?;
+            self.return_stock(&mut tx, &items).await?;
         }
         tx.commit().await.map_err(unavailable)?;
         Ok(true)
@@ -145,10 +149,10 @@ impl Inventory for CatalogService {
     ) -> Result<Vec<Reserved>, ReserveError> {
         let now = self.clock.now();
         let mut tx = self.db.begin().await.map_err(unavailable)?;
-        let claimed =
-            repo::claim_reservation(&mut tx, order_id, HELD, now, now + self.reservation_ttl)
-                .await
-                .map_err(unavailable)?;
+        let expires = now + self.reservation_ttl;
+        let claimed = repo::claim_reservation(&mut tx, order_id, HELD, &[], now, expires)
+            .await
+            .map_err(unavailable)?;
         if claimed {
             let reserved = self.take_all(&mut tx, items).await?;
             repo::set_reservation_items(&mut tx, order_id, &reserved)
@@ -182,9 +186,8 @@ impl Inventory for CatalogService {
     }
 
     async fn confirm(&self, order_id: Uuid) -> Result<(), ReserveError> {
-        if self.settle(order_id, &[HELD], CONFIRMED, false).await? {
-            return Ok(());
-        }
+        // Read first: a confirmation repeated (the direct call, then the order's event) then
+        // takes no write lock.
         let Some(existing) = repo::reservation(&self.db, order_id)
             .await
             .map_err(unavailable)?
@@ -193,8 +196,11 @@ impl Inventory for CatalogService {
                 "order {order_id} holds no reservation"
             )));
         };
-        if existing.state != LAPSED {
-            return Ok(());
+        match existing.state.as_str() {
+            HELD if self.settle(order_id, &[HELD], CONFIRMED, false).await? => return Ok(()),
+            // Lapsed, maybe just now: taken again below.
+            HELD | LAPSED => {}
+            _ => return Ok(()),
         }
         // Held too long (this process was down): take the stock again if it is there.
         let mut tx = self.db.begin().await.map_err(unavailable)?;
@@ -212,6 +218,13 @@ impl Inventory for CatalogService {
     }
 
     async fn release(&self, order_id: Uuid) -> Result<(), ReserveError> {
+        let state = repo::reservation(&self.db, order_id)
+            .await
+            .map_err(unavailable)?
+            .map(|r| r.state);
+        if state.as_deref() == Some(RELEASED) {
+            return Ok(());
+        }
         if self
             .settle(order_id, &[HELD, CONFIRMED], RELEASED, true)
             .await?
@@ -225,7 +238,7 @@ impl Inventory for CatalogService {
         repo::move_reservation(&mut tx, order_id, &[LAPSED], RELEASED, now)
             .await
             .map_err(unavailable)?;
-        repo::claim_reservation(&mut tx, order_id, RELEASED, now, now)
+        repo::claim_reservation(&mut tx, order_id, RELEASED, &[], now, now)
             .await
             .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
@@ -238,5 +251,41 @@ impl Inventory for CatalogService {
             .await
             .map_err(|e| ReserveError::Unavailable(e.to_string()))?
             .map(|s| s.owner_id))
+    }
+
+    fn joined(&self) -> Option<&dyn JoinedInventory> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl JoinedInventory for CatalogService {
+    async fn take(
+        &self,
+        tx: &mut Tx,
+        order_id: Uuid,
+        items: &[(Uuid, i64)],
+    ) -> Result<Vec<Reserved>, ReserveError> {
+        let reserved = self.take_all(tx, items).await?;
+        let now = self.clock.now();
+        let recorded = repo::claim_reservation(tx, order_id, CONFIRMED, &reserved, now, now)
+            .await
+            .map_err(unavailable)?;
+        if !recorded {
+            return Err(ReserveError::Conflict(format!(
+                "order {order_id} already holds stock"
+            )));
+        }
+        Ok(reserved)
+    }
+
+    async fn give_back(&self, tx: &mut Tx, order_id: Uuid) -> Result<(), ReserveError> {
+        let moved = repo::move_reservation(tx, order_id, &[HELD, CONFIRMED], RELEASED, self.clock.now())
+            .await
+            .map_err(unavailable)?;
+        if let Some(items) = moved {
+            self.return_stock(tx, &items).await?;
+        }
+        Ok(())
     }
 }

@@ -39,6 +39,7 @@ mod mounting {
     use crate::domains::{check, Domain, Mounted, Need, PortKind, Ports};
     use crate::platform::config::Settings;
     use crate::platform::http::API_PREFIX;
+    use crate::platform::queue::Consumer;
     use crate::platform::{DomainInfo, Platform};
 
     pub struct Catalog;
@@ -85,19 +86,24 @@ mod mounting {
             // A tenth of the hold, so stock comes back soon after it is due.
             let lapse_every = Duration::from_secs((settings.reservation_ttl_secs / 10).max(1));
             let (watcher, keeper) = (svc.clone(), svc.clone());
+            let mut consumers: Vec<Arc<dyn Consumer>> = vec![Arc::new(StoreCreator {
+                db: platform.db.clone(),
+                clock: platform.clock.clone(),
+            })];
+            // Stock is held for another process only through the internal routes, which a
+            // service key turns on; in this process it is taken in the order's transaction.
+            if platform.settings.server.service_key.is_some() {
+                consumers.push(Arc::new(ReservationKeeper {
+                    inventory: svc.clone(),
+                }));
+            }
             Ok(Mounted {
                 api: http::routes(upload_limit(&platform.settings)?).with_state(CatalogState {
                     svc: svc.clone(),
                     authenticator,
                 }),
                 internal: super::internal::routes(svc.clone()),
-                consumers: vec![
-                    Arc::new(StoreCreator {
-                        db: platform.db.clone(),
-                        clock: platform.clock.clone(),
-                    }),
-                    Arc::new(ReservationKeeper { inventory: svc }),
-                ],
+                consumers,
                 tasks: vec![
                     Box::new(move |stop| Box::pin(watcher.watch_version(every, stop))),
                     Box::new(move |stop| Box::pin(keeper.watch_reservations(lapse_every, stop))),

@@ -637,6 +637,7 @@ pub async fn claim_reservation(
     tx: &mut Tx,
     order_id: Uuid,
     state: &str,
+    items: &[Reserved],
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<bool, DbError> {
@@ -655,7 +656,7 @@ pub async fn claim_reservation(
                 .values_panic([
                     order_id.into(),
                     state.into(),
-                    serde_json::json!([]).into(),
+                    serde_json::to_value(items).unwrap_or_default().into(),
                     now.into(),
                     expires_at.into(),
                     now.into(),

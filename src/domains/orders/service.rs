@@ -14,7 +14,7 @@ use super::settings::OrdersSettings;
 use crate::domains::auth::contract::{Permission, Principal};
 use crate::domains::catalog::contract::{Inventory, ReserveError, Reserved};
 use crate::platform::clock::Clock;
-use crate::platform::db::{Db, DbError};
+use crate::platform::db::{Db, DbError, Tx};
 use crate::platform::http::FieldError;
 use crate::platform::queue::{publish, Outgoing};
 use crate::platform::signing;
@@ -64,6 +64,17 @@ impl From<ReserveError> for OrderError {
             ReserveError::Unavailable(m) => OrderError::StockUnavailable(m),
         }
     }
+}
+
+/// What a placement writes besides its items, as the request gave it.
+#[derive(Clone, Copy)]
+struct NewOrderParts<'a> {
+    principal: &'a Principal,
+    key: Option<&'a str>,
+    hash: &'a str,
+    request: &'a PlaceOrder,
+    address: &'a Address,
+    id: Uuid,
 }
 
 /// A placement: the order, and whether it is a replay of an earlier request.
@@ -183,8 +194,10 @@ impl OrdersService {
         })
     }
 
-    /// Places an order: stock, order, items and first history entry in one transaction.
-    /// With an idempotency key, the same request again returns the first order.
+    /// Places an order: with the catalog in this process, stock, order, items and first
+    /// history entry in one transaction; with the catalog in another, through its
+    /// reservation protocol. With an idempotency key, the same request again returns the
+    /// first order.
     pub async fn place(
         &self,
         principal: &Principal,
@@ -215,27 +228,25 @@ impl OrdersService {
             .map(|l| (l.product_id, l.quantity))
             .collect();
         let id = Uuid::now_v7();
-        // The catalog takes the stock first (held for this order id); from here on, any way
-        // this order does not get written gives it back.
-        let reserved = self.inventory.reserve(id, &lines).await?;
-        let written = self
-            .write_order(principal, key, &hash, &request, &address, id, reserved)
-            .await;
-        match written {
-            Ok(None) => {}
-            Ok(Some(placed)) => {
-                // The same key raced in from another request: answered as that one was.
-                self.give_back(id).await;
-                return Ok(placed);
+        let order = NewOrderParts {
+            principal,
+            key,
+            hash: &hash,
+            request: &request,
+            address: &address,
+            id,
+        };
+        let raced = match self.inventory.joined() {
+            // The catalog in this process: stock and order commit together or not at all.
+            Some(joined) => {
+                let mut tx = self.db.begin().await?;
+                let reserved = joined.take(&mut tx, id, &lines).await?;
+                self.write_order(tx, &order, reserved).await?
             }
-            Err(e) => {
-                self.give_back(id).await;
-                return Err(e);
-            }
-        }
-        // Kept for good; if this call fails, the catalog confirms from `orders.order_placed`.
-        if let Err(e) = self.inventory.confirm(id).await {
-            tracing::warn!(order = %id, error = %e, "stock not confirmed yet; the order event will");
+            None => self.place_with_reservation(&order, &lines).await?,
+        };
+        if let Some(placed) = raced {
+            return Ok(placed);
         }
         let row = repo::order(&self.db, id)
             .await?
@@ -246,6 +257,38 @@ impl OrdersService {
         })
     }
 
+    /// Places an order whose stock lives in another process: the catalog holds it for this
+    /// order id first; from then on, any way the order does not get written gives it back.
+    async fn place_with_reservation(
+        &self,
+        order: &NewOrderParts<'_>,
+        lines: &[(Uuid, i64)],
+    ) -> Result<Option<Placed>, OrderError> {
+        let id = order.id;
+        let reserved = self.inventory.reserve(id, lines).await?;
+        let written = match self.db.begin().await {
+            Ok(tx) => self.write_order(tx, order, reserved).await,
+            Err(e) => Err(e.into()),
+        };
+        match written {
+            Ok(None) => {}
+            Ok(Some(placed)) => {
+                // The same key raced in from another request: answered as that one was.
+                self.give_back(id).await;
+                return Ok(Some(placed));
+            }
+            Err(e) => {
+                self.give_back(id).await;
+                return Err(e);
+            }
+        }
+        // Kept for good; if this call fails, the catalog confirms from `orders.order_placed`.
+        if let Err(e) = self.inventory.confirm(id).await {
+            tracing::warn!(order = %id, error = %e, "stock not confirmed yet; the order event will");
+        }
+        Ok(None)
+    }
+
     /// Gives an order's stock back now; if the catalog cannot be reached, the hold lapses.
     async fn give_back(&self, order_id: Uuid) {
         if let Err(e) = self.inventory.release(order_id).await {
@@ -253,19 +296,22 @@ impl OrdersService {
         }
     }
 
-    /// Writes the order, its items, first history entry and `orders.order_placed` in one
-    /// transaction. `Some` when another request with the same key won the race.
-    #[allow(clippy::too_many_arguments)]
+    /// Writes the order, its items, first history entry and `orders.order_placed` in `tx`
+    /// and commits. `Some` when another request with the same key won the race.
     async fn write_order(
         &self,
-        principal: &Principal,
-        key: Option<&str>,
-        hash: &str,
-        request: &PlaceOrder,
-        address: &Address,
-        id: Uuid,
+        mut tx: Tx,
+        order: &NewOrderParts<'_>,
         reserved: Vec<Reserved>,
     ) -> Result<Option<Placed>, OrderError> {
+        let NewOrderParts {
+            principal,
+            key,
+            hash,
+            request,
+            address,
+            id,
+        } = *order;
         let now = self.clock.now();
         let store_id = reserved[0].store_id;
         if reserved.iter().any(|r| r.store_id != store_id) {
@@ -311,7 +357,6 @@ impl OrdersService {
             request_hash: hash,
             expires_at: now + chrono::Duration::seconds(self.settings.payment_timeout_secs as i64),
         };
-        let mut tx = self.db.begin().await?;
         if let Err(e) = repo::insert_order(&mut tx, &new, &items, now).await {
             drop(tx);
             if let (DbError::UniqueViolation { .. }, Some(key)) = (&e, key) {
@@ -415,7 +460,8 @@ impl OrdersService {
         Ok((orders, total))
     }
 
-    /// Moves an order one step; cancel and expire give the stock back, in the same transaction.
+    /// Moves an order one step; cancel and expire give the stock back (in the same
+    /// transaction when the catalog is in this process).
     async fn transition(
         &self,
         id: Uuid,
@@ -461,9 +507,14 @@ impl OrdersService {
             Outgoing::new(STATUS_CHANGED, id.to_string(), &event),
         )
         .await?;
+        let joined = self.inventory.joined();
+        if let (true, Some(joined)) = (to.returns_stock(), joined) {
+            joined.give_back(&mut tx, id).await?;
+        }
         tx.commit().await?;
-        // Now rather than when the catalog reads `orders.status_changed`, which it also does.
-        if to.returns_stock() {
+        // Another process's catalog: told now rather than when it reads
+        // `orders.status_changed`, which it also does.
+        if to.returns_stock() && joined.is_none() {
             self.give_back(id).await;
         }
         let row = repo::order(&self.db, id)
