@@ -388,13 +388,13 @@ async fn the_listing_cache_is_invalidated_on_update_here_and_on_other_replicas()
     assert!(app
         .metrics()
         .await
-        .contains(r#"catalog_cache_total{result="hit"} 1"#));
+        .contains(r#"catalog_cache_total{read="listing",result="hit"} 1"#));
     // The other replica answers from its cache too (once it has read the catalog version).
     eventually("the other replica to cache", || async {
         assert_eq!(price_on(&replica).await, 4000);
         let metrics = replica.metrics().await;
         metrics
-            .contains(r#"catalog_cache_total{result="hit"}"#)
+            .contains(r#"catalog_cache_total{read="listing",result="hit"}"#)
             .then_some(())
     })
     .await;
@@ -567,4 +567,96 @@ async fn a_product_can_come_with_its_image_in_one_multipart_request() {
         .unwrap()
         .count();
     assert_eq!(uploads, 1, "refused products store no image");
+}
+
+/// A GET of `path` with `If-None-Match: etag` (none when empty): (status, ETag, Cache-Control, body).
+async fn conditional(app: &TestApp, path: &str, etag: &str) -> (u16, String, String, String) {
+    let mut request = app.client.get(app.url(path));
+    if !etag.is_empty() {
+        request = request.header("if-none-match", etag);
+    }
+    let response = request.send().await.unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map_or(String::new(), |v| v.to_str().unwrap().to_string())
+    };
+    let (etag, control) = (header("etag"), header("cache-control"));
+    (
+        response.status().as_u16(),
+        etag,
+        control,
+        response.text().await.unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn cached_reads_answer_not_modified_until_a_write_changes_them() {
+    let app = spawn_app().await;
+    let ada = seller(&app, "ada@example.com").await;
+    let item = create(&app, &ada.token, &product(&ada.store, "lamp", 4000, 10)).await;
+    let listing = "/api/v1/products?search=lamp";
+    let one = format!("/api/v1/products/{}", item["id"].as_str().unwrap());
+
+    for path in [listing, one.as_str()] {
+        let (status, etag, control, body) = conditional(&app, path, "").await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            etag.starts_with('"') && etag.len() > 2,
+            "{path}: a strong tag, not {etag:?}"
+        );
+        assert_eq!(control, "public, no-cache", "{path}");
+        assert!(body.contains("4000"), "{path}: {body}");
+        let (status, again, control, body) = conditional(&app, path, &etag).await;
+        assert_eq!(
+            (status, again.as_str(), body.as_str()),
+            (304, etag.as_str(), ""),
+            "{path}"
+        );
+        assert_eq!(control, "public, no-cache", "{path}");
+        assert_eq!(
+            conditional(&app, path, "\"stale\"").await.0,
+            200,
+            "{path}: another tag"
+        );
+    }
+    // Both reads were answered from the cache, not only tagged.
+    eventually("cache hits for both reads", || async {
+        conditional(&app, listing, "").await;
+        conditional(&app, &one, "").await;
+        let metrics = app.metrics().await;
+        (metrics.contains(r#"catalog_cache_total{read="listing",result="hit"}"#)
+            && metrics.contains(r#"catalog_cache_total{read="product",result="hit"}"#))
+        .then_some(())
+    })
+    .await;
+
+    let (_, listing_tag, _, _) = conditional(&app, listing, "").await;
+    let (_, product_tag, _, _) = conditional(&app, &one, "").await;
+    assert_eq!(
+        patch(&app, &ada.token, &item["id"], json!({"price": 3500}))
+            .await
+            .status(),
+        200
+    );
+    for (path, tag) in [(listing, &listing_tag), (one.as_str(), &product_tag)] {
+        let (status, etag, _, body) = conditional(&app, path, tag).await;
+        assert_eq!(status, 200, "{path}: changed right after the write");
+        assert_ne!(&etag, tag, "{path}");
+        assert!(body.contains("3500"), "{path}: {body}");
+    }
+
+    // A hidden product is its owner's alone: never cached, never shared.
+    patch(&app, &ada.token, &item["id"], json!({"is_active": false})).await;
+    assert_eq!(conditional(&app, &one, "").await.0, 404);
+    let hidden = app
+        .client
+        .get(app.url(&one))
+        .bearer_auth(&ada.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hidden.status(), 200);
+    assert_eq!(hidden.headers()["cache-control"], "private, no-cache");
 }

@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, Multipart, Request, State};
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::cache::Representation;
 use super::model::{
     Category, CategoryInput, Product, ProductInput, ProductPatch, Store, StoreInput,
 };
@@ -404,15 +405,19 @@ impl ProductQuery {
 }
 
 /// Browse products (public): search, filters, sort and pages. Cached for
-/// `catalog.cache_ttl_secs`; writes invalidate at once.
-#[utoipa::path(get, path = "/products", operation_id = "listProducts", tag = TAG, params(PageParams, ProductQuery),
-    responses((status = 200, body = Page<Product>), (status = 422, body = Problem)))]
+/// `catalog.cache_ttl_secs`; writes invalidate at once. Carries an `ETag`: send it back in
+/// `If-None-Match` and an unchanged page answers `304` with no body.
+#[utoipa::path(get, path = "/products", operation_id = "listProducts", tag = TAG, params(PageParams, ProductQuery, IfNoneMatch),
+    responses((status = 200, body = Page<Product>, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
+        (status = 422, body = Problem)))]
 async fn list_products(
     State(state): State<CatalogState>,
     MaybeAuthenticated(principal): MaybeAuthenticated,
+    headers: HeaderMap,
     Query(paging): Query<PageParams>,
     Query(q): Query<ProductQuery>,
-) -> Result<Json<Page<Product>>, ApiError> {
+) -> Result<Response, ApiError> {
     let (page, limit) = paging.resolve()?;
     let mut errors = Vec::new();
     let sort = q.sort().map_err(|e| errors.push(e)).ok().flatten();
@@ -444,22 +449,42 @@ async fn list_products(
         include_hidden: false,
         sort,
     };
-    let listing = state
+    let read = state
         .svc
         .products(principal.as_ref(), filter, page, limit)
         .await?;
-    Ok(Json(Page::new(listing.0.clone(), page, limit, listing.1)))
+    Ok(serve(&state, &read, &headers))
 }
 
 /// A product (public when active; hidden ones for their store's owner and administrators).
-#[utoipa::path(get, path = "/products/{id}", operation_id = "getProduct", tag = TAG, params(("id" = Uuid, Path)),
-    responses((status = 200, body = Product), (status = 404, body = Problem)))]
+/// Active products are cached and carry an `ETag`, as listings do.
+#[utoipa::path(get, path = "/products/{id}", operation_id = "getProduct", tag = TAG, params(("id" = Uuid, Path), IfNoneMatch),
+    responses((status = 200, body = Product, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
+        (status = 404, body = Problem)))]
 async fn get_product(
     State(state): State<CatalogState>,
     MaybeAuthenticated(principal): MaybeAuthenticated,
+    headers: HeaderMap,
     Path(id): Path<Uuid>,
-) -> Result<Json<Product>, ApiError> {
-    Ok(Json(state.svc.product_for(principal.as_ref(), id).await?))
+) -> Result<Response, ApiError> {
+    let read = state.svc.product_read(principal.as_ref(), id).await?;
+    Ok(serve(&state, &read, &headers))
+}
+
+/// The `If-None-Match` request header of cached reads.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Documents the header; `JsonBytes::respond` reads it.
+struct IfNoneMatch {
+    /// An `ETag` from an earlier answer: `304` if the read is unchanged.
+    #[param(rename = "If-None-Match")]
+    if_none_match: Option<String>,
+}
+
+fn serve(state: &CatalogState, read: &Representation, headers: &HeaderMap) -> Response {
+    read.json
+        .respond(headers, state.svc.cache_control(read.shared))
 }
 
 /// Replace a product (its store's owner or an administrator).

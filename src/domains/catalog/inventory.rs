@@ -71,8 +71,17 @@ impl CatalogService {
                 quantity,
             });
         }
-        repo::bump_version(tx).await.map_err(unavailable)?;
+        self.stock_changed(tx).await?;
         Ok(reserved)
+    }
+
+    /// Stock is part of every read: other replicas see the version move, and this one drops
+    /// its reads once `tx` commits (whichever domain commits it).
+    async fn stock_changed(&self, tx: &mut Tx) -> Result<(), ReserveError> {
+        repo::bump_version(tx).await.map_err(unavailable)?;
+        let reads = self.reads.clone();
+        tx.on_commit(move || reads.drop_all());
+        Ok(())
     }
 
     async fn return_stock(&self, tx: &mut Tx, items: &[Reserved]) -> Result<(), ReserveError> {
@@ -81,8 +90,7 @@ impl CatalogService {
                 .await
                 .map_err(unavailable)?;
         }
-        repo::bump_version(tx).await.map_err(unavailable)?;
-        Ok(())
+        self.stock_changed(tx).await
     }
 
     /// Moves a reservation and, when `give_back`, returns its stock, in one transaction.

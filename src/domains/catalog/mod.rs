@@ -4,6 +4,8 @@
 pub mod contract;
 
 #[cfg(feature = "catalog")]
+mod cache;
+#[cfg(feature = "catalog")]
 mod http;
 #[cfg(feature = "catalog")]
 mod inventory;

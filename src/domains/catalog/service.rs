@@ -1,15 +1,15 @@
 //! Catalog rules: who may change what, the category tree, product listings and their cache.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use moka::future::Cache;
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::cache::{ReadCache, Representation};
 use super::contract::{StockLow, STOCK_LOW};
 use super::model::{
     Category, CategoryInput, Product, ProductInput, ProductPatch, Store, StoreInput,
@@ -20,7 +20,7 @@ use crate::domains::auth::contract::{Permission, Principal};
 use crate::domains::files::contract::{FilesApi, FilesError};
 use crate::platform::clock::Clock;
 use crate::platform::db::{Db, DbError, Tx};
-use crate::platform::http::FieldError;
+use crate::platform::http::{FieldError, JsonBytes, Page};
 use crate::platform::queue::{publish, Outgoing};
 
 #[derive(Debug, thiserror::Error)]
@@ -68,17 +68,12 @@ fn invalid(field: &str, message: impl Into<String>) -> CatalogError {
     }])
 }
 
-type Listing = Arc<(Vec<Product>, u64)>;
-
 pub struct CatalogService {
     pub(super) db: Db,
     files: Option<Arc<dyn FilesApi>>,
-    /// Public listings, keyed by their resolved filter and page.
-    cache: Option<Cache<(ProductFilter, u64, u64), Listing>>,
+    /// Public reads as served.
+    pub(super) reads: Arc<ReadCache>,
     seen_version: AtomicI64,
-    /// Counts cache drops, so a listing read before a write is not cached after it.
-    generation: AtomicU64,
-    cache_lookups: IntCounterVec,
     pub(super) reservation_ttl: chrono::Duration,
     pub(super) clock: Clock,
 }
@@ -95,30 +90,17 @@ impl CatalogService {
         registry: &Registry,
         clock: Clock,
     ) -> anyhow::Result<Self> {
-        let cache_lookups = IntCounterVec::new(
-            Opts::new("catalog_cache_total", "Product listing cache lookups"),
-            &["result"],
-        )?;
-        registry.register(Box::new(cache_lookups.clone()))?;
-        let cache = (settings.cache_ttl_secs > 0).then(|| {
-            Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(settings.cache_ttl_secs))
-                .build()
-        });
         Ok(Self {
             db,
             files,
-            cache,
+            reads: Arc::new(ReadCache::new(settings, registry)?),
             seen_version: AtomicI64::new(i64::MIN),
-            generation: AtomicU64::new(0),
-            cache_lookups,
             reservation_ttl: chrono::Duration::seconds(settings.reservation_ttl_secs as i64),
             clock,
         })
     }
 
-    /// Drops the listing cache whenever another replica wrote to the catalog.
+    /// Drops the read cache whenever another replica wrote to the catalog.
     pub async fn watch_version(self: Arc<Self>, every: Duration, stop: CancellationToken) {
         loop {
             match repo::version(&self.db).await {
@@ -135,13 +117,19 @@ impl CatalogService {
     }
 
     fn drop_cache(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        if let Some(cache) = &self.cache {
-            cache.invalidate_all();
-        }
+        self.reads.drop_all();
     }
 
-    /// Commits a catalog write and forgets cached listings here at once (elsewhere: the version).
+    /// Until a version has been read, a cached read could not be told stale.
+    fn cache_usable(&self) -> bool {
+        self.seen_version.load(Ordering::SeqCst) != i64::MIN
+    }
+
+    pub fn cache_control(&self, shared: bool) -> axum::http::HeaderValue {
+        self.reads.cache_control(shared)
+    }
+
+    /// Commits a catalog write and forgets cached reads here at once (elsewhere: the version).
     async fn commit_write(&self, mut tx: Tx) -> Result<(), CatalogError> {
         let version = repo::bump_version(&mut tx).await?;
         tx.commit().await?;
@@ -553,37 +541,59 @@ impl CatalogService {
         self.release_images(id).await
     }
 
-    /// A page of products. Public listings (active products only) come from the cache.
+    /// A product as served: active ones from the cache (the same for everyone), hidden ones
+    /// for their store's owner and admins, never cached.
+    pub async fn product_read(
+        &self,
+        principal: Option<&Principal>,
+        id: Uuid,
+    ) -> Result<Representation, CatalogError> {
+        let usable = self.cache_usable();
+        if usable {
+            if let Some(json) = self.reads.product(id).await {
+                return Ok(Representation { json, shared: true });
+            }
+        }
+        let generation = self.reads.generation();
+        let product = self.product_for(principal, id).await?;
+        let json = JsonBytes::new(&product);
+        if usable && product.is_active {
+            self.reads.keep_product(id, json.clone(), generation).await;
+        }
+        Ok(Representation {
+            json,
+            shared: product.is_active,
+        })
+    }
+
+    /// A page of products as served. Public listings (active products only) come from the
+    /// cache; a store owner's listing of their store (hidden products too) never does.
     pub async fn products(
         &self,
         principal: Option<&Principal>,
         mut filter: ProductFilter,
         page: u64,
         limit: u64,
-    ) -> Result<Listing, CatalogError> {
+    ) -> Result<Representation, CatalogError> {
         // A store's owner (or an admin) listing that store sees its hidden products too.
         if let (Some(p), Some(store)) = (principal, filter.store_id) {
             filter.include_hidden = self.owned_store(p, store).await.is_ok();
         }
+        let shared = !filter.include_hidden;
+        let usable = shared && self.cache_usable();
         let offset = (page - 1) * limit;
-        // Until a version has been read, a cached listing could not be told stale.
-        let cache = self.cache.as_ref().filter(|_| {
-            !filter.include_hidden && self.seen_version.load(Ordering::SeqCst) != i64::MIN
-        });
         let key = (filter, limit, offset);
-        if let Some(cache) = cache {
-            if let Some(hit) = cache.get(&key).await {
-                self.cache_lookups.with_label_values(&["hit"]).inc();
-                return Ok(hit);
+        if usable {
+            if let Some(json) = self.reads.listing(&key).await {
+                return Ok(Representation { json, shared });
             }
-            self.cache_lookups.with_label_values(&["miss"]).inc();
         }
-        let generation = self.generation.load(Ordering::SeqCst);
-        let listing = Arc::new(repo::products(&self.db, &key.0, limit, offset).await?);
-        if let Some(cache) = cache.filter(|_| self.generation.load(Ordering::SeqCst) == generation)
-        {
-            cache.insert(key, listing.clone()).await;
+        let generation = self.reads.generation();
+        let (products, total) = repo::products(&self.db, &key.0, limit, offset).await?;
+        let json = JsonBytes::new(&Page::new(products, page, limit, total));
+        if usable {
+            self.reads.keep_listing(key, json.clone(), generation).await;
         }
-        Ok(listing)
+        Ok(Representation { json, shared })
     }
 }

@@ -187,6 +187,7 @@ impl Db {
             conn,
             signals: self.signals.clone(),
             published: Vec::new(),
+            after_commit: Vec::new(),
         })
     }
 
@@ -250,6 +251,8 @@ pub struct Tx {
     signals: Arc<TopicSignals>,
     /// Topics this transaction published to: their listeners are woken on commit.
     published: Vec<String>,
+    /// Run once the transaction has committed (e.g. a cache forgetting what it changed).
+    after_commit: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 enum TxConn {
@@ -279,6 +282,12 @@ impl Tx {
         }
     }
 
+    /// Runs `then` once this transaction commits (never if it rolls back), so whoever wrote
+    /// in it, in whichever domain, can act on the committed state.
+    pub fn on_commit(&mut self, then: impl FnOnce() + Send + 'static) {
+        self.after_commit.push(Box::new(then));
+    }
+
     pub async fn fetch_all<T: Row, S: Statement>(&mut self, stmt: &S) -> Result<Vec<T>, DbError> {
         self.exec().fetch_all(stmt).await
     }
@@ -305,6 +314,9 @@ impl Tx {
         }
         if !self.published.is_empty() {
             self.signals.ring(&self.published);
+        }
+        for then in self.after_commit {
+            then();
         }
         Ok(())
     }

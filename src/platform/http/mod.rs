@@ -1,5 +1,6 @@
 //! The HTTP platform: problem+json errors, extractors, and the middleware stack every route runs behind.
 
+pub mod cached;
 pub mod client_ip;
 pub mod error;
 pub mod extract;
@@ -23,6 +24,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
+pub use cached::JsonBytes;
 pub use client_ip::ClientIp;
 pub use error::{ApiError, FieldError, Problem};
 pub use extract::{mark_replayed, IdempotencyKey, Json, Page, PageParams, Pagination, Path, Query};
