@@ -13,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::domains;
+use crate::platform::budget::MemoryBudget;
 use crate::platform::clock::Clock;
 use crate::platform::config::Settings;
 use crate::platform::db::Db;
@@ -115,6 +116,12 @@ impl ApplicationBuilder {
             mailer,
             metrics: metrics.clone(),
             clock: self.clock,
+            large_bodies: MemoryBudget::new(
+                settings
+                    .server
+                    .large_body_memory_mib
+                    .saturating_mul(1 << 20),
+            ),
         };
 
         let mounted = domains::mount(&platform)?;

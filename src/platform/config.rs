@@ -111,6 +111,8 @@ pub struct ServerSettings {
     pub port: u16,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
+    /// Memory for uploads and attachments handled whole, in MiB (see `platform::budget`).
+    pub large_body_memory_mib: usize,
     pub shutdown_grace_secs: u64,
     pub trusted_proxies: Vec<IpNet>,
     /// The shared secret processes of one deployment present to each other's `/internal/v1`
@@ -396,6 +398,12 @@ impl Settings {
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "expected at least 1"));
+        }
+        if self.server.large_body_memory_mib == 0 {
+            return Err(invalid(
+                "server.large_body_memory_mib",
+                "expected at least 1",
+            ));
         }
         if self.server.request_timeout_secs == 0 {
             return Err(invalid(

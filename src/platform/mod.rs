@@ -1,6 +1,7 @@
 //! Shared infrastructure. Knows no domain.
 
 pub mod breaker;
+pub mod budget;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -35,6 +36,8 @@ pub struct Platform {
     pub metrics: Metrics,
     /// Business time for every domain; see `platform::clock`.
     pub clock: Clock,
+    /// Memory for uploads and attachments handled whole; see `platform::budget`.
+    pub large_bodies: budget::MemoryBudget,
 }
 
 /// A domain's name and one line on what it does (its OpenAPI tag).

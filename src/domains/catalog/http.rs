@@ -320,7 +320,7 @@ async fn read_product_form(
             Some("image") => {
                 let filename = field.file_name().map(str::to_string);
                 let declared = field.content_type().map(str::to_string);
-                let bytes = field.bytes().await.map_err(malformed)?.to_vec();
+                let bytes = Vec::from(field.bytes().await.map_err(malformed)?);
                 image = Some(Upload {
                     filename,
                     declared,

@@ -77,6 +77,7 @@ mod mounting {
             let state = FilesState {
                 svc: svc.clone(),
                 authenticator,
+                large_bodies: platform.large_bodies.clone(),
             };
             Ok(Mounted {
                 api: http::routes(max_bytes).with_state(state.clone()),

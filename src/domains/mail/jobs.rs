@@ -18,6 +18,7 @@ use super::model::{address_of, Attempt, EmailStatus};
 use super::repo;
 use super::settings::MailSettings;
 use crate::domains::files::contract::FilesApi;
+use crate::platform::budget::{Held, MemoryBudget};
 use crate::platform::clock::Clock;
 use crate::platform::db::{Db, DbError};
 use crate::platform::mailer::{Attachment, MailError, Mailer, OutgoingEmail};
@@ -34,6 +35,8 @@ pub struct Delivery {
     duration: HistogramVec,
     dead: IntCounter,
     clock: Clock,
+    /// Attachments are loaded whole and encoded: at most this much of them at once.
+    large_bodies: MemoryBudget,
 }
 
 impl Delivery {
@@ -44,6 +47,7 @@ impl Delivery {
         settings: &MailSettings,
         registry: &Registry,
         clock: Clock,
+        large_bodies: MemoryBudget,
     ) -> anyhow::Result<Self> {
         let processed = IntCounterVec::new(
             Opts::new(
@@ -74,11 +78,28 @@ impl Delivery {
             duration,
             dead,
             clock,
+            large_bodies,
         })
     }
 }
 
 impl Delivery {
+    /// Room in the memory budget for the email's attachments: their bytes, their base64 in
+    /// the message, and the message written out (about three times their size).
+    async fn room_for(&self, ids: &[Uuid]) -> Result<Option<Held>, HandlerError> {
+        let Some(files) = self.files.as_ref().filter(|_| !ids.is_empty()) else {
+            return Ok(None);
+        };
+        let mut size = 0;
+        for id in ids {
+            match files.get(*id).await {
+                Ok(info) => size += info.map_or(0, |i| i.size as usize),
+                Err(e) => return Err(HandlerError::Retry(e.to_string())),
+            }
+        }
+        Ok(Some(self.large_bodies.hold(3 * size).await))
+    }
+
     /// The files to send along; one deleted since the email was accepted fails it for good.
     async fn attachments(&self, ids: &[Uuid]) -> Result<Vec<Attachment>, HandlerError> {
         let mut out = Vec::with_capacity(ids.len());
@@ -159,6 +180,7 @@ impl Consumer for Delivery {
                 .filter_map(|m| m.parse().ok())
                 .collect::<Vec<_>>()
         };
+        let _room = self.room_for(&email.attachments).await?;
         let attachments = self.attachments(&email.attachments).await?;
         let outgoing = OutgoingEmail {
             message_id: email.message_id.clone(),

@@ -86,6 +86,7 @@ mod mounting {
                 &settings,
                 &platform.metrics.registry,
                 platform.clock.clone(),
+                platform.large_bodies.clone(),
             )?;
             let depth = prometheus::IntGauge::new(
                 "email_retry_queue_depth",
