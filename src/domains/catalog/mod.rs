@@ -88,17 +88,19 @@ mod mounting {
             // A tenth of the hold, so stock comes back soon after it is due.
             let lapse_every = Duration::from_secs((settings.reservation_ttl_secs / 10).max(1));
             let (watcher, keeper) = (svc.clone(), svc.clone());
-            let mut consumers: Vec<Arc<dyn Consumer>> = vec![Arc::new(StoreCreator {
-                db: platform.db.clone(),
-                clock: platform.clock.clone(),
-            })];
-            // Stock is held for another process only through the internal routes, which a
-            // service key turns on; in this process it is taken in the order's transaction.
-            if platform.settings.server.service_key.is_some() {
-                consumers.push(Arc::new(ReservationKeeper {
+            // The keeper confirms and releases from orders' events. In one process the order's
+            // own transaction has done both, so each event costs it one read; it still runs
+            // there, because the queue keeps delivering to a subscribed group whether or not
+            // its consumer runs, and another process may hold stock here.
+            let consumers: Vec<Arc<dyn Consumer>> = vec![
+                Arc::new(StoreCreator {
+                    db: platform.db.clone(),
+                    clock: platform.clock.clone(),
+                }),
+                Arc::new(ReservationKeeper {
                     inventory: svc.clone(),
-                }));
-            }
+                }),
+            ];
             Ok(Mounted {
                 api: http::routes(upload_limit(&platform.settings)?).with_state(CatalogState {
                     svc: svc.clone(),
