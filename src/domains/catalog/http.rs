@@ -484,7 +484,7 @@ struct IfNoneMatch {
 
 fn serve(state: &CatalogState, read: &Representation, headers: &HeaderMap) -> Response {
     read.json
-        .respond(headers, state.svc.cache_control(read.shared))
+        .respond(headers, state.svc.reads.cache_control(read.shared))
 }
 
 /// Replace a product (its store's owner or an administrator).

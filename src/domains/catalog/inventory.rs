@@ -288,7 +288,8 @@ impl JoinedInventory for CatalogService {
     }
 
     async fn give_back(&self, tx: &mut Tx, order_id: Uuid) -> Result<(), ReserveError> {
-        let moved = repo::move_reservation(tx, order_id, &[HELD, CONFIRMED], RELEASED, self.clock.now())
+        let now = self.clock.now();
+        let moved = repo::move_reservation(tx, order_id, &[HELD, CONFIRMED], RELEASED, now)
             .await
             .map_err(unavailable)?;
         if let Some(items) = moved {

@@ -125,10 +125,6 @@ impl CatalogService {
         self.seen_version.load(Ordering::SeqCst) != i64::MIN
     }
 
-    pub fn cache_control(&self, shared: bool) -> axum::http::HeaderValue {
-        self.reads.cache_control(shared)
-    }
-
     /// Commits a catalog write and forgets cached reads here at once (elsewhere: the version).
     async fn commit_write(&self, mut tx: Tx) -> Result<(), CatalogError> {
         let version = repo::bump_version(&mut tx).await?;
