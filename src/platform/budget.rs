@@ -4,6 +4,10 @@
 
 use std::sync::Arc;
 
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Counted in KiB, so a budget of any realistic size fits the semaphore's `u32` permits.
@@ -41,6 +45,40 @@ impl MemoryBudget {
     }
 }
 
+/// The state of [`hold_request_body`]: a budget, and how many copies of its body a route keeps
+/// while it handles a request (a multipart upload: the body and the file; base64 in JSON: the
+/// body, the decoded string and the bytes).
+#[derive(Clone)]
+pub struct BodyCopies {
+    pub budget: MemoryBudget,
+    pub copies: usize,
+}
+
+/// Middleware for routes that read their bodies whole: a request holds room for its body
+/// before the handler reads it (until then the body waits in the connection), and gives it
+/// back once the answer is made. The room is the declared `Content-Length`, or the whole
+/// budget for a body of unknown length; a request without a body holds nothing.
+pub async fn hold_request_body(
+    State(hold): State<BodyCopies>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let size = match declared {
+        Some(length) => length,
+        None if headers.contains_key(header::TRANSFER_ENCODING) => usize::MAX,
+        None => 0,
+    };
+    if size == 0 {
+        return next.run(request).await;
+    }
+    let _held = hold.budget.hold(size.saturating_mul(hold.copies)).await;
+    next.run(request).await
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -58,5 +96,39 @@ mod tests {
         drop(second);
         let whole = tokio::time::timeout(Duration::from_secs(1), budget.hold(100 * UNIT)).await;
         assert!(whole.is_ok(), "more than the budget still runs, alone");
+    }
+
+    #[tokio::test]
+    async fn a_body_waits_for_room_and_a_request_without_one_does_not() {
+        use axum::body::Body;
+        use axum::middleware::from_fn_with_state;
+        use axum::routing::post;
+        use axum::Router;
+        use tower::ServiceExt;
+
+        let budget = MemoryBudget::new(10 * UNIT);
+        let copies = BodyCopies {
+            budget: budget.clone(),
+            copies: 2,
+        };
+        let app = Router::new()
+            .route("/", post(|| async { "ok" }))
+            .layer(from_fn_with_state(copies, hold_request_body));
+        let with_body = || {
+            Request::post("/")
+                .header(header::CONTENT_LENGTH, 3 * UNIT)
+                .body(Body::from(vec![b'a'; 3 * UNIT]))
+                .unwrap()
+        };
+        let taken = budget.hold(5 * UNIT).await;
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(50), app.clone().oneshot(with_body()));
+        assert!(waiting.await.is_err(), "6 KiB do not fit in the 5 left");
+        let bodiless = Request::post("/").body(Body::empty()).unwrap();
+        let answered = tokio::time::timeout(Duration::from_secs(1), app.clone().oneshot(bodiless));
+        assert!(answered.await.is_ok(), "nothing to hold");
+        drop(taken);
+        let answered = tokio::time::timeout(Duration::from_secs(1), app.oneshot(with_body()));
+        assert_eq!(answered.await.unwrap().unwrap().status(), 200);
     }
 }

@@ -32,6 +32,7 @@ mod mounting {
     use std::sync::Arc;
     use std::time::Duration;
 
+    use axum::middleware::from_fn_with_state;
     use utoipa_axum::router::OpenApiRouter;
 
     use super::http::{self, CatalogState};
@@ -39,6 +40,7 @@ mod mounting {
     use super::service::CatalogService;
     use super::settings::CatalogSettings;
     use crate::domains::{check, Domain, Mounted, Need, PortKind, Ports};
+    use crate::platform::budget::{hold_request_body, BodyCopies};
     use crate::platform::config::Settings;
     use crate::platform::http::API_PREFIX;
     use crate::platform::queue::Consumer;
@@ -101,11 +103,18 @@ mod mounting {
                     inventory: svc.clone(),
                 }),
             ];
+            // A product with an image reads its multipart body whole, then the image.
+            let whole = BodyCopies {
+                budget: platform.large_bodies.clone(),
+                copies: 2,
+            };
             Ok(Mounted {
-                api: http::routes(upload_limit(&platform.settings)?).with_state(CatalogState {
-                    svc: svc.clone(),
-                    authenticator,
-                }),
+                api: http::routes(upload_limit(&platform.settings)?)
+                    .with_state(CatalogState {
+                        svc: svc.clone(),
+                        authenticator,
+                    })
+                    .layer(from_fn_with_state(whole, hold_request_body)),
                 internal: super::internal::routes(svc.clone()),
                 consumers,
                 tasks: vec![

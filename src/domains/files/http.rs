@@ -15,7 +15,6 @@ use super::contract::FileInfo;
 use super::service::{FilesService, UploadError};
 use crate::domains::auth::contract::Authenticator;
 use crate::domains::authn::Authenticated;
-use crate::platform::budget::MemoryBudget;
 use crate::platform::http::{ApiError, FieldError, Json, Path, Problem};
 
 const TAG: &str = "files";
@@ -26,7 +25,6 @@ const MULTIPART_OVERHEAD: usize = 64 * 1024;
 pub struct FilesState {
     pub svc: Arc<FilesService>,
     pub authenticator: Arc<dyn Authenticator>,
-    pub large_bodies: MemoryBudget,
 }
 
 impl FromRef<FilesState> for Arc<dyn Authenticator> {
@@ -95,17 +93,8 @@ pub struct UploadForm {
 async fn upload(
     State(state): State<FilesState>,
     Authenticated(principal): Authenticated,
-    headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    // The body is read whole, then handed on: room for both before reading starts (until
-    // then it waits in the connection).
-    let size = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .unwrap_or(usize::MAX)
-        .min(state.svc.max_bytes() + MULTIPART_OVERHEAD);
-    let _held = state.large_bodies.hold(2 * size).await;
     let mut multipart = multipart
         .map_err(|e| ApiError::new(e.status(), "bad-request", "Bad request", e.body_text()))?;
     let too_large = |max: usize| ApiError::from(UploadError::TooLarge { max });

@@ -23,6 +23,7 @@ mod internal;
 mod mounting {
     use std::sync::Arc;
 
+    use axum::middleware::from_fn_with_state;
     use utoipa_axum::router::OpenApiRouter;
 
     use super::http::{self, FilesState};
@@ -30,6 +31,7 @@ mod mounting {
     use super::settings::FilesSettings;
     use super::storage::LocalStorage;
     use crate::domains::{check, Domain, Mounted, Need, PortKind, Ports};
+    use crate::platform::budget::{hold_request_body, BodyCopies};
     use crate::platform::config::Settings;
     use crate::platform::http::API_PREFIX;
     use crate::platform::{DomainInfo, Platform};
@@ -77,12 +79,24 @@ mod mounting {
             let state = FilesState {
                 svc: svc.clone(),
                 authenticator,
-                large_bodies: platform.large_bodies.clone(),
+            };
+            // Uploads are read whole: a multipart body and the file; base64 in JSON, the body,
+            // the decoded string and the bytes.
+            let whole = |copies| {
+                from_fn_with_state(
+                    BodyCopies {
+                        budget: platform.large_bodies.clone(),
+                        copies,
+                    },
+                    hold_request_body,
+                )
             };
             Ok(Mounted {
-                api: http::routes(max_bytes).with_state(state.clone()),
+                api: http::routes(max_bytes)
+                    .with_state(state.clone())
+                    .layer(whole(2)),
                 root: http::root_routes().with_state(state),
-                internal: super::internal::routes(svc, max_bytes),
+                internal: super::internal::routes(svc, max_bytes).layer(whole(3)),
                 ..Mounted::default()
             })
         }
