@@ -15,7 +15,7 @@ use agora::{Application, Settings};
 use futures::StreamExt;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sea_query::{Alias, Expr, Query};
-use serde_json::{json, Value};
+use serde_json::json;
 
 mod support;
 
@@ -129,15 +129,13 @@ async fn run(label: &str, url: String, data_dir: &Path, smtp_port: u16, kafka: O
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run());
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let registered: Value = client
-        .post(format!("{base}/api/v1/auth/register"))
-        .json(&json!({"email": "bench@example.com", "password": "correct horse battery staple", "name": "Bench"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let registered = support::post(
+        &client,
+        format!("{base}/api/v1/auth/register"),
+        None,
+        json!({"email": "bench@example.com", "password": "correct horse battery staple", "name": "Bench"}),
+    )
+    .await;
     let token = registered["tokens"]["access_token"]
         .as_str()
         .unwrap()

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::post;
+use support::{get, post};
 
 mod support;
 
@@ -227,15 +227,12 @@ async fn run(label: &str, database_url: &str) {
         loop {
             let mut sent = 0;
             for token in &tokens {
-                let page: Value = client
-                    .get(format!("{base}/api/v1/emails?status=sent&limit=1"))
-                    .bearer_auth(token)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let page = get(
+                    &client,
+                    format!("{base}/api/v1/emails?status=sent&limit=1"),
+                    token,
+                )
+                .await;
                 sent += page["pagination"]["total"].as_u64().unwrap_or(0);
             }
             if sent >= wanted {

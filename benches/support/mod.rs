@@ -63,18 +63,22 @@ pub async fn post(
 #[allow(dead_code)] // not every benchmark has a shop
 pub async fn own_store(client: &reqwest::Client, base: &str, token: &str) -> String {
     loop {
-        let stores: Value = client
-            .get(format!("{base}/api/v1/stores"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stores = get(client, format!("{base}/api/v1/stores"), token).await;
         if let Some(id) = stores["data"][0]["id"].as_str() {
             return id.to_string();
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// GETs `url` with a bearer token and returns the JSON answer.
+#[allow(dead_code)] // not every benchmark reads
+pub async fn get(client: &reqwest::Client, url: String, token: &str) -> Value {
+    let response = client.get(url).bearer_auth(token).send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+    response.json().await.unwrap()
 }
