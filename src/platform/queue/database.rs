@@ -237,9 +237,9 @@ impl Shared {
         Ok(())
     }
 
-    /// Takes up to `batch_size` due deliveries of `group`: pending ones whose time has come,
-    /// and processing ones whose lease ran out (their worker died).
-    async fn claim(&self, group: &str) -> Result<Vec<Job>, DbError> {
+    /// Takes up to `limit` due deliveries of `group`: pending ones whose time has come, and
+    /// processing ones whose lease ran out (their worker died).
+    async fn claim(&self, group: &str, limit: usize) -> Result<Vec<Job>, DbError> {
         let now = Utc::now();
         let due = Query::select()
             .column(D::Id)
@@ -259,7 +259,7 @@ impl Shared {
                     ),
             )
             .order_by(D::AvailableAt, Order::Asc)
-            .limit(self.settings.batch_size as u64)
+            .limit(limit as u64)
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
             .to_owned();
         let claimed: Vec<Claimed> = self
@@ -420,36 +420,49 @@ impl Shared {
         Ok(())
     }
 
+    /// Keeps up to `batch_size` deliveries running: claims as many as there are free slots,
+    /// and claims again as soon as one frees, so a slow email never holds the others back.
     async fn run_worker(self: Arc<Self>, consumer: Arc<dyn Consumer>, shutdown: CancellationToken) {
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        let slots = self.settings.batch_size.max(1) as usize;
         let published = self.db.signals().listen(&consumer.topics());
+        // Spawned, so running jobs make progress while the next claim waits on the database.
+        let mut running = tokio::task::JoinSet::new();
         while !shutdown.is_cancelled() {
             // Listening before the claim, so a commit during it is not missed.
             let woken = published.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            match self.claim(consumer.group()).await {
-                Ok(jobs) if !jobs.is_empty() => {
-                    // Running jobs finish even when shutdown is asked for meanwhile.
-                    futures::future::join_all(
-                        jobs.into_iter()
-                            .map(|job| self.process(consumer.as_ref(), job)),
-                    )
-                    .await;
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(consumer = consumer.group(), error = %e, "could not claim messages")
+            let free = slots - running.len();
+            let mut more_waiting = false;
+            if free > 0 {
+                match self.claim(consumer.group(), free).await {
+                    Ok(jobs) => {
+                        more_waiting = jobs.len() == free;
+                        for job in jobs {
+                            let (this, consumer) = (self.clone(), consumer.clone());
+                            running
+                                .spawn(async move { this.process(consumer.as_ref(), job).await });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(consumer = consumer.group(), error = %e, "could not claim messages")
+                    }
                 }
             }
             // Other replicas' messages are found by the poll; this one's wake it at once.
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(poll) => {}
-                _ = woken => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {
+                    // Every slot that freed meanwhile is filled by one claim.
+                    while running.try_join_next().is_some() {}
+                }
+                _ = tokio::time::sleep(poll), if !more_waiting => {}
+                _ = &mut woken, if !more_waiting => {}
             }
         }
+        // Running jobs finish even when shutdown is asked for meanwhile.
+        while running.join_next().await.is_some() {}
     }
 
     /// Removes messages older than the retention whose deliveries all succeeded.
