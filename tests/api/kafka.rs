@@ -9,16 +9,14 @@ use std::time::Duration;
 
 use agora::platform::queue::{publish, Consumer, HandlerError, Message, Outgoing};
 use async_trait::async_trait;
-use futures::StreamExt as _;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Headers;
 use rdkafka::Message as _;
 use serde_json::{json, Value};
 
-use crate::cli::{agora, serve};
-use crate::helpers::{client, eventually, on_kafka, poll_until, spawn_app_with, TestDb, PATIENCE};
-use crate::mail::{self, free_port, start_smtp};
+use crate::helpers::{eventually, on_kafka, spawn_app_with, PATIENCE};
+use crate::mail::{self, free_port};
 
 #[tokio::test]
 async fn an_email_arrives_through_kafka() {
@@ -237,158 +235,18 @@ async fn with_the_broker_away_the_api_accepts_and_readiness_says_degraded() {
     .await;
 }
 
-/// Batch emails by Message-ID as the SMTP server received them: how many times each. (The
-/// sender's verification mail arrives there too, and is left out.)
-fn received_counts(smtp: &mail::SmtpServer) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    let batch = smtp
-        .received()
-        .into_iter()
-        .filter(|m| m.contains("Subject: Batch "));
-    for message in batch {
-        if let Some(id) = message.lines().find_map(|l| l.strip_prefix("Message-ID: ")) {
-            *counts.entry(id.trim().to_string()).or_default() += 1;
-        }
-    }
-    counts
-}
-
 #[tokio::test]
-async fn killed_mid_batch_and_restarted_it_delivers_every_email() {
-    const EMAILS: usize = 1000;
-    let dir = tempfile::tempdir().unwrap();
-    let smtp_port = free_port();
-    let smtp = start_smtp(dir.path(), smtp_port);
-    let db = TestDb::new().await;
+async fn killed_mid_batch_on_kafka_every_email_arrives_once() {
     let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let command = || {
-        let mut cmd = agora(dir.path());
-        for (key, value) in [
-            ("AGORA__DATABASE__URL", db.url.as_str()),
-            ("AGORA__QUEUE__BACKEND", "kafka"),
-            ("AGORA__QUEUE__KAFKA__NAMESPACE", &namespace),
-            ("AGORA__QUEUE__KAFKA__SESSION_TIMEOUT_MS", "6000"),
-            ("AGORA__QUEUE__KAFKA__RELAY_INTERVAL_MS", "20"),
-            ("AGORA__QUEUE__METRICS_INTERVAL_SECS", "1"),
-            ("AGORA__MAILER__TRANSPORT", "smtp"),
-            ("AGORA__MAILER__SMTP__HOST", "127.0.0.1"),
-            ("AGORA__MAILER__SMTP__TLS", "none"),
-            ("AGORA__MAIL__PER_USER_PER_MINUTE", "100000"),
-            ("AGORA__MAIL__GLOBAL_PER_SECOND", "250"),
-            ("AGORA__SERVER__RATE_LIMIT__ENABLED", "false"),
-            ("AGORA__AUTH__RATE_LIMIT__ENABLED", "false"),
-            ("AGORA__AUTH__PASSWORD__MEMORY_KIB", "1024"),
-            ("AGORA__AUTH__PASSWORD__ITERATIONS", "1"),
-        ] {
-            cmd.env(key, value);
-        }
-        cmd.env(
+    mail::killed_mid_batch_every_email_arrives_once(vec![
+        ("AGORA__QUEUE__BACKEND", "kafka".into()),
+        ("AGORA__QUEUE__KAFKA__NAMESPACE", namespace),
+        ("AGORA__QUEUE__KAFKA__SESSION_TIMEOUT_MS", "6000".into()),
+        ("AGORA__QUEUE__KAFKA__RELAY_INTERVAL_MS", "20".into()),
+        (
             "AGORA__QUEUE__KAFKA__BROKERS",
             std::env::var("TEST_KAFKA_BROKERS").unwrap(),
-        )
-        .env("AGORA__MAILER__SMTP__PORT", smtp_port.to_string())
-        .env("AGORA__DATA_DIR", dir.path().join("data"));
-        cmd
-    };
-    let started = std::time::Instant::now();
-    let mut first = serve(command());
-    let http = client();
-    let base = first.address.clone();
-    let registered: Value = http
-        .post(format!("{base}/api/v1/auth/register"))
-        .json(&json!({"email": "sender@example.com", "password": crate::auth::PASSWORD, "name": "Sender"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = registered["tokens"]["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-
-    // 1,000 emails, 16 requests at a time.
-    let sends = (0..EMAILS).map(|i| {
-        let (http, base, token) = (http.clone(), base.clone(), token.clone());
-        async move {
-            let response = http
-                .post(format!("{base}/api/v1/emails/send"))
-                .bearer_auth(&token)
-                .json(&json!({"to": [format!("rcpt{i}@example.com")], "subject": format!("Batch {i}"), "text": "Hello"}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 202);
-        }
-    });
-    futures::stream::iter(sends)
-        .buffer_unordered(16)
-        .collect::<Vec<()>>()
-        .await;
-    println!("{EMAILS} accepted at {:?}", started.elapsed());
-
-    // Mid-batch: some delivered, most not.
-    eventually("the first deliveries", || async {
-        let received = received_counts(&smtp).len();
-        (received >= 100).then_some(())
-    })
+        ),
+    ])
     .await;
-    first.child.kill().unwrap(); // SIGKILL: no draining, no final commit
-    first.child.wait().unwrap();
-    let at_kill = received_counts(&smtp).len();
-    assert!(
-        at_kill < EMAILS,
-        "the kill came after the batch ({at_kill})"
-    );
-    println!("killed after {at_kill} emails at {:?}", started.elapsed());
-    // Emails cut short in the middle of their SMTP exchange: the server may have taken them
-    // before their status was written, so they may arrive twice (with the same Message-ID).
-    let in_flight: Vec<String> = {
-        let settings = crate::helpers::test_settings(&db);
-        let store = agora::platform::db::Db::connect(&settings).await.unwrap();
-        let sending = sea_query::Expr::col(sea_query::Alias::new("status")).eq("sending");
-        let rows: Vec<(String,)> = store
-            .fetch_all(
-                sea_query::Query::select()
-                    .column(sea_query::Alias::new("message_id"))
-                    .from(sea_query::Alias::new("mail_emails"))
-                    .and_where(sending),
-            )
-            .await
-            .unwrap();
-        store.close().await;
-        rows.into_iter().map(|(id,)| id).collect()
-    };
-    // At most a batch (16) on each of the delivery group's two consumers.
-    assert!(in_flight.len() <= 32, "{in_flight:?}");
-
-    let second = serve(command());
-    // A restart on a busy machine may take a while: twice the usual patience.
-    let all_arrived = poll_until(2 * PATIENCE, || async {
-        let counts = received_counts(&smtp);
-        (counts.len() == EMAILS).then_some(counts)
-    });
-    let Some(counts) = all_arrived.await else {
-        // What the restarted process had to say, to tell why.
-        for line in second.logs.lock().unwrap().iter() {
-            let partitions = line["partitions"].is_string();
-            if line["level"] == "WARN" || line["level"] == "ERROR" || partitions {
-                println!("{line}");
-            }
-        }
-        panic!(
-            "{} of {EMAILS} emails arrived",
-            received_counts(&smtp).len()
-        );
-    };
-    println!("all {EMAILS} arrived at {:?}", started.elapsed());
-    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        twice
-            .iter()
-            .all(|(id, n)| **n == 2 && in_flight.contains(id)),
-        "only an email in flight at the kill may arrive twice: {twice:?}, in flight {in_flight:?}"
-    );
-    println!("{} arrived twice, in flight at the kill", twice.len());
 }

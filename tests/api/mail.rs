@@ -1,15 +1,18 @@
 //! Emails sent through the API and delivered to a real SMTP server (aiosmtpd) that, by the
 //! recipient's name, accepts, fails temporarily twice (`tempfail...`) or refuses (`reject...`).
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use futures::StreamExt as _;
 use serde_json::{json, Value};
 
+use crate::cli::{agora, serve};
 use crate::helpers::{
-    assert_problem, eventually, metric_eventually, on_database, spawn_app_with,
-    wait_for_child_port, QueueChoice, TestApp,
+    assert_problem, client, eventually, metric_eventually, on_database, poll_until, spawn_app_with,
+    wait_for_child_port, QueueChoice, TestApp, TestDb, PATIENCE,
 };
 use crate::users::admin;
 
@@ -710,4 +713,136 @@ async fn account_mails_are_emails_of_the_account_from_editable_templates() {
         .mail("ada@example.com", "Test User, one more step", 1)
         .await;
     assert!(mail.contains("verify-email?token="), "{mail}");
+}
+
+#[tokio::test]
+async fn killed_mid_batch_on_the_database_queue_every_email_arrives_once() {
+    killed_mid_batch_every_email_arrives_once(vec![("AGORA__QUEUE__BACKEND", "database".into())])
+        .await;
+}
+
+/// Batch emails by Message-ID as the SMTP server received them: how many times each. (The
+/// sender's verification mail arrives there too, and is left out.)
+fn received_counts(smtp: &SmtpServer) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    let batch = smtp
+        .received()
+        .into_iter()
+        .filter(|m| m.contains("Subject: Batch "));
+    for message in batch {
+        if let Some(id) = message.lines().find_map(|l| l.strip_prefix("Message-ID: ")) {
+            *counts.entry(id.trim().to_string()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// 1,000 emails sent, the process killed (SIGKILL) while it delivers them, and started again
+/// on the same data directory: every email arrives exactly once. An email the relay took
+/// just before the kill, before its status was written, is found in the accepted-email
+/// journal and recorded, not sent again. `queue` holds the queue's settings as variables.
+pub async fn killed_mid_batch_every_email_arrives_once(queue: Vec<(&'static str, String)>) {
+    const EMAILS: usize = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp_port = free_port();
+    let smtp = start_smtp(dir.path(), smtp_port);
+    let db = TestDb::new().await;
+    let command = || {
+        let mut cmd = agora(dir.path());
+        for (key, value) in [
+            ("AGORA__DATABASE__URL", db.url.as_str()),
+            // A claim cut short by the kill is taken again after its lease.
+            ("AGORA__QUEUE__LEASE_SECS", "3"),
+            ("AGORA__QUEUE__METRICS_INTERVAL_SECS", "1"),
+            ("AGORA__MAILER__TRANSPORT", "smtp"),
+            ("AGORA__MAILER__SMTP__HOST", "127.0.0.1"),
+            ("AGORA__MAILER__SMTP__TLS", "none"),
+            ("AGORA__MAIL__PER_USER_PER_MINUTE", "100000"),
+            ("AGORA__MAIL__GLOBAL_PER_SECOND", "250"),
+            ("AGORA__SERVER__RATE_LIMIT__ENABLED", "false"),
+            ("AGORA__AUTH__RATE_LIMIT__ENABLED", "false"),
+            ("AGORA__AUTH__PASSWORD__MEMORY_KIB", "1024"),
+            ("AGORA__AUTH__PASSWORD__ITERATIONS", "1"),
+        ] {
+            cmd.env(key, value);
+        }
+        cmd.envs(queue.iter().map(|(k, v)| (k, v)))
+            .env("AGORA__MAILER__SMTP__PORT", smtp_port.to_string())
+            .env("AGORA__DATA_DIR", dir.path().join("data"));
+        cmd
+    };
+    let started = std::time::Instant::now();
+    let mut first = serve(command());
+    let http = client();
+    let base = first.address.clone();
+    let registered: Value = http
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({"email": "sender@example.com", "password": crate::auth::PASSWORD, "name": "Sender"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = registered["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // 1,000 emails, 16 requests at a time.
+    let sends = (0..EMAILS).map(|i| {
+        let (http, base, token) = (http.clone(), base.clone(), token.clone());
+        async move {
+            let response = http
+                .post(format!("{base}/api/v1/emails/send"))
+                .bearer_auth(&token)
+                .json(&json!({"to": [format!("rcpt{i}@example.com")], "subject": format!("Batch {i}"), "text": "Hello"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 202);
+        }
+    });
+    futures::stream::iter(sends)
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    println!("{EMAILS} accepted at {:?}", started.elapsed());
+
+    // Mid-batch: some delivered, most not.
+    eventually("the first deliveries", || async {
+        let received = received_counts(&smtp).len();
+        (received >= 100).then_some(())
+    })
+    .await;
+    first.child.kill().unwrap(); // SIGKILL: no draining, no final commit
+    first.child.wait().unwrap();
+    let at_kill = received_counts(&smtp).len();
+    assert!(
+        at_kill < EMAILS,
+        "the kill came after the batch ({at_kill})"
+    );
+    println!("killed after {at_kill} emails at {:?}", started.elapsed());
+    let second = serve(command());
+    // A restart on a busy machine may take a while: twice the usual patience.
+    let all_arrived = poll_until(2 * PATIENCE, || async {
+        let counts = received_counts(&smtp);
+        (counts.len() == EMAILS).then_some(counts)
+    });
+    let Some(counts) = all_arrived.await else {
+        // What the restarted process had to say, to tell why.
+        for line in second.logs.lock().unwrap().iter() {
+            let partitions = line["partitions"].is_string();
+            if line["level"] == "WARN" || line["level"] == "ERROR" || partitions {
+                println!("{line}");
+            }
+        }
+        panic!(
+            "{} of {EMAILS} emails arrived",
+            received_counts(&smtp).len()
+        );
+    };
+    println!("all {EMAILS} arrived at {:?}", started.elapsed());
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "arrived more than once: {twice:?}");
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use agora::platform::config::{MailTransport, SmtpTls};
-use agora::platform::mailer::{self, MailError, OutgoingEmail};
+use agora::platform::mailer::{self, HandOver, MailError, OutgoingEmail};
 
 use crate::helpers::{test_settings, wait_for_child_port, TestDb};
 
@@ -63,6 +63,7 @@ fn email(id: &str) -> OutgoingEmail {
         text: Some("It is on its way.".into()),
         html: None,
         attachments: Vec::new(),
+        hand_over: None,
     }
 }
 
@@ -107,6 +108,57 @@ async fn smtp_transport_delivers_to_a_real_server() {
     assert!(
         message.contains("From: Agora <no-reply@localhost>"),
         "{message}"
+    );
+}
+
+/// The hand-over comes once per email, while the relay has not yet got the whole message, and
+/// the connection stays for the next email.
+#[tokio::test]
+async fn the_hand_over_comes_right_before_the_relay_has_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("maildir");
+    let server = start_smtp(&maildir);
+    let db = TestDb::sqlite();
+    let settings = smtp_settings(&db, server.port);
+    let mailer = mailer::from_settings(&settings.mailer, &settings.data_dir).unwrap();
+    let new = maildir.join("new");
+    let stored = move || std::fs::read_dir(&new).map_or(0, |d| d.count());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    for n in 0..3 {
+        let mut email = email(&format!("hand-over-{n}"));
+        let (seen, count) = (seen.clone(), stored.clone());
+        email.hand_over = Some(HandOver::new(move || {
+            seen.lock().unwrap().push(count());
+            Ok(())
+        }));
+        mailer.send(&email).await.unwrap();
+        assert_eq!(stored(), n + 1);
+    }
+    // At each hand-over the relay held only the emails before it.
+    assert_eq!(*seen.lock().unwrap(), vec![0, 1, 2]);
+
+    // A hand-over that cannot be recorded keeps the email from going.
+    let mut email = email("not-recorded");
+    email.hand_over = Some(HandOver::new(|| Err(std::io::Error::other("disk full"))));
+    let err = mailer.send(&email).await.unwrap_err();
+    assert!(matches!(err, MailError::Transient(_)), "{err:?}");
+    assert_eq!(stored(), 3);
+}
+
+/// `tls = "starttls"` against a relay that offers no STARTTLS: refused before anything is
+/// sent in the clear, and said why.
+#[tokio::test]
+async fn starttls_is_required_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_smtp(&dir.path().join("maildir"));
+    let db = TestDb::sqlite();
+    let mut settings = smtp_settings(&db, server.port);
+    settings.mailer.smtp.tls = SmtpTls::Starttls;
+    let mailer = mailer::from_settings(&settings.mailer, &settings.data_dir).unwrap();
+    let err = mailer.send(&email("cleartext")).await.unwrap_err();
+    assert!(
+        matches!(&err, MailError::Transient(m) if m.contains("does not offer STARTTLS")),
+        "{err:?}"
     );
 }
 

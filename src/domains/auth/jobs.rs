@@ -148,6 +148,8 @@ impl Consumer for AccountMailer {
             bcc: vec![],
             subject,
             text: Some(text),
+            // Account emails are cheap to repeat: no journal.
+            hand_over: None,
             html: None,
             attachments: Vec::new(),
         };

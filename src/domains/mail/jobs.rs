@@ -3,7 +3,7 @@
 //! `failed` (SMTP 5xx at once, or attempts exhausted). A 5xx to a single recipient suppresses it.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use std::num::NonZeroU32;
@@ -14,14 +14,16 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, R
 use uuid::Uuid;
 
 use super::contract::{SendRequested, SEND_REQUESTED};
-use super::model::{address_of, Attempt, EmailStatus};
+use super::journal::DeliveryJournal;
+use super::model::{address_of, Attempt, Email, EmailStatus};
 use super::repo;
 use super::settings::MailSettings;
 use crate::domains::files::contract::FilesApi;
 use crate::platform::budget::{Held, MemoryBudget};
 use crate::platform::clock::Clock;
 use crate::platform::db::{Db, DbError};
-use crate::platform::mailer::{Attachment, MailError, Mailer, OutgoingEmail};
+use crate::platform::mailer::{Attachment, HandOver, MailError, Mailer, OutgoingEmail, Sent};
+use chrono::{DateTime, Utc};
 use crate::platform::queue::{Consumer, HandlerError, Message};
 
 pub struct Delivery {
@@ -37,6 +39,7 @@ pub struct Delivery {
     clock: Clock,
     /// Attachments are loaded whole and encoded: at most this much of them at once.
     large_bodies: MemoryBudget,
+    journal: Arc<DeliveryJournal>,
 }
 
 impl Delivery {
@@ -48,6 +51,7 @@ impl Delivery {
         registry: &Registry,
         clock: Clock,
         large_bodies: MemoryBudget,
+        journal: DeliveryJournal,
     ) -> anyhow::Result<Self> {
         let processed = IntCounterVec::new(
             Opts::new(
@@ -79,6 +83,7 @@ impl Delivery {
             dead,
             clock,
             large_bodies,
+            journal: Arc::new(journal),
         })
     }
 }
@@ -125,6 +130,16 @@ impl Delivery {
     }
 }
 
+/// The attempt's response when the relay had the whole message before a restart.
+const UNSEEN_ANSWER: &str = "handed over whole before a restart; the relay's answer was not seen";
+
+/// Not yet sent or failed: the states an outcome may be recorded over.
+const PENDING: [EmailStatus; 3] = [
+    EmailStatus::Queued,
+    EmailStatus::Retrying,
+    EmailStatus::Sending,
+];
+
 fn retry(e: DbError) -> HandlerError {
     HandlerError::Retry(e.to_string())
 }
@@ -152,20 +167,29 @@ impl Consumer for Delivery {
         let email = row.into_email();
         // Sent or failed already (a redelivered job): nothing to do.
         if matches!(email.status, EmailStatus::Sent | EmailStatus::Failed) {
+            self.journal.recorded(email.id);
             return Ok(());
+        }
+        // Handed over whole in this very attempt before a restart (or before the database
+        // failed us): the relay has it, so it is recorded, not sent again.
+        if let Some(handed) = self.journal.unrecorded(email.id) {
+            if email.status == EmailStatus::Sending && email.attempts == handed.attempt {
+                let answer = handed.answer.unwrap_or_else(|| UNSEEN_ANSWER.into());
+                let taken = Ok(Sent { response: answer });
+                let now = self.clock.now();
+                return self
+                    .record(&email, handed.attempt, now, Duration::ZERO, taken)
+                    .await;
+            }
+            self.journal.recorded(email.id);
         }
         let attempt = email.attempts + 1;
         let now = self.clock.now();
-        let pending = [
-            EmailStatus::Queued,
-            EmailStatus::Retrying,
-            EmailStatus::Sending,
-        ];
         let mut tx = self.db.begin().await.map_err(retry)?;
         repo::set_status(
             &mut tx,
             email.id,
-            &pending,
+            &PENDING,
             EmailStatus::Sending,
             None,
             Some(attempt),
@@ -192,14 +216,42 @@ impl Consumer for Delivery {
             text: email.text.clone(),
             html: email.html.clone(),
             attachments,
+            hand_over: Some({
+                let (journal, id) = (self.journal.clone(), email.id);
+                HandOver::new(move || journal.handed_over(id, attempt))
+            }),
         };
         self.relay_rate.until_ready().await;
         let started = Instant::now();
         let result = self.mailer.send(&outgoing).await;
+        match &result {
+            Ok(sent) => self.journal.accepted(email.id, &sent.response),
+            Err(_) => {
+                if let Err(e) = self.journal.refused(email.id) {
+                    tracing::error!(email = %email.id, error = %e, "could not write the delivery journal");
+                }
+            }
+        }
         let elapsed = started.elapsed();
         self.duration
             .with_label_values(&[self.mailer.transport()])
             .observe(elapsed.as_secs_f64());
+        self.record(&email, attempt, now, elapsed, result).await
+    }
+}
+
+impl Delivery {
+    /// The attempt, the email's new status and a suppression land together: whoever sees
+    /// the email failed also sees its address suppressed. Nothing is written when another
+    /// worker recorded the email's outcome first.
+    async fn record(
+        &self,
+        email: &Email,
+        attempt: i32,
+        started_at: DateTime<Utc>,
+        elapsed: Duration,
+        result: Result<Sent, MailError>,
+    ) -> Result<(), HandlerError> {
         let (outcome, response) = match &result {
             Ok(sent) => ("sent", sent.response.clone()),
             Err(MailError::Transient(e)) => ("temporary_failure", e.clone()),
@@ -207,19 +259,13 @@ impl Consumer for Delivery {
         };
         let record = Attempt {
             attempt,
-            started_at: now,
+            started_at,
             duration_ms: elapsed.as_millis() as i64,
             outcome: outcome.into(),
             response: response.clone(),
         };
-        // The attempt, the email's new status and a suppression land together: whoever
-        // sees the email failed also sees its address suppressed.
         let done = self.clock.now();
-        let sending = [EmailStatus::Sending];
         let mut tx = self.db.begin().await.map_err(retry)?;
-        repo::record_attempt(&mut tx, email.id, &record)
-            .await
-            .map_err(retry)?;
         let (status, error, outcome) = match &result {
             Ok(_) => (EmailStatus::Sent, None, Ok(())),
             Err(MailError::Transient(e)) if (attempt as u32) < self.max_attempts => (
@@ -247,10 +293,10 @@ impl Consumer for Delivery {
                 (EmailStatus::Failed, Some(reason), Ok(()))
             }
         };
-        repo::set_status(
+        let changed = repo::set_status(
             &mut tx,
             email.id,
-            &sending,
+            &PENDING,
             status,
             error.as_deref(),
             None,
@@ -258,12 +304,53 @@ impl Consumer for Delivery {
         )
         .await
         .map_err(retry)?;
+        if !changed {
+            self.journal.recorded(email.id);
+            return Ok(());
+        }
+        repo::record_attempt(&mut tx, email.id, &record)
+            .await
+            .map_err(retry)?;
         tx.commit().await.map_err(retry)?;
+        self.journal.recorded(email.id);
         self.processed.with_label_values(&[status.as_str()]).inc();
         if status == EmailStatus::Failed {
             self.dead.inc();
         }
         outcome
+    }
+
+    /// Records what the journal says the relay accepted before the last stop: at once, so
+    /// every replica sees those emails sent, not only this one when their jobs come back.
+    pub async fn record_journal(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        for (id, handed) in self.journal.all_unrecorded() {
+            if stop.is_cancelled() {
+                return;
+            }
+            let email = match repo::email(&self.db, id).await {
+                Ok(Some(row)) => row.into_email(),
+                Ok(None) => {
+                    self.journal.recorded(id);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(email = %id, error = %e, "could not read a journalled email; its job will record it");
+                    continue;
+                }
+            };
+            if email.status != EmailStatus::Sending || email.attempts != handed.attempt {
+                self.journal.recorded(id);
+                continue;
+            }
+            let answer = handed.answer.unwrap_or_else(|| UNSEEN_ANSWER.into());
+            let taken = Ok(Sent { response: answer });
+            if let Err(e) = self
+                .record(&email, handed.attempt, self.clock.now(), Duration::ZERO, taken)
+                .await
+            {
+                tracing::warn!(email = %id, error = %e, "could not record a journalled email; its job will");
+            }
+        }
     }
 }
 

@@ -10,6 +10,8 @@ mod http;
 #[cfg(feature = "mail")]
 mod jobs;
 #[cfg(feature = "mail")]
+mod journal;
+#[cfg(feature = "mail")]
 mod model;
 #[cfg(feature = "mail")]
 mod repo;
@@ -87,7 +89,9 @@ mod mounting {
                 &platform.metrics.registry,
                 platform.clock.clone(),
                 platform.large_bodies.clone(),
+                super::journal::DeliveryJournal::open(&platform.settings.data_dir)?,
             )?;
+            let delivery = Arc::new(delivery);
             let depth = prometheus::IntGauge::new(
                 "email_retry_queue_depth",
                 "Emails waiting for another delivery attempt",
@@ -106,10 +110,13 @@ mod mounting {
                     authenticator,
                 }),
                 internal: super::internal::routes(svc),
-                consumers: vec![Arc::new(delivery)],
-                tasks: vec![Box::new(move |stop| {
-                    Box::pin(super::jobs::watch_retry_depth(db, depth, every, stop))
-                })],
+                consumers: vec![delivery.clone()],
+                tasks: vec![
+                    Box::new(move |stop| {
+                        Box::pin(super::jobs::watch_retry_depth(db, depth, every, stop))
+                    }),
+                    Box::new(move |stop| Box::pin(delivery.record_journal(stop))),
+                ],
                 ..Mounted::default()
             })
         }

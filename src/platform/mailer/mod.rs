@@ -1,16 +1,15 @@
 //! The Mailer port and its lettre adapters: SMTP, and `.eml` files for running with no relay.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::Message;
 
-use crate::platform::config::{MailTransport, MailerSettings, SmtpTls};
+use crate::platform::config::{MailTransport, MailerSettings};
+
+mod smtp;
+pub use smtp::SmtpMailer;
 
 /// An email ready to hand to a transport.
 #[derive(Debug, Clone)]
@@ -26,6 +25,31 @@ pub struct OutgoingEmail {
     pub text: Option<String>,
     pub html: Option<String>,
     pub attachments: Vec<Attachment>,
+    /// Called once, right before the last of the message goes to the transport.
+    pub hand_over: Option<HandOver>,
+}
+
+/// What the sender does at the moment a transport is about to have the whole message (an
+/// SMTP relay its closing dot, the file transport its rename): past it, the message may be
+/// accepted even if the answer is never seen, so a journal written here lets a restart tell
+/// such a message from one that never left. An error stops the message from going.
+#[derive(Clone)]
+pub struct HandOver(std::sync::Arc<dyn Fn() -> std::io::Result<()> + Send + Sync>);
+
+impl HandOver {
+    pub fn new(f: impl Fn() -> std::io::Result<()> + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+
+    pub fn call(&self) -> std::io::Result<()> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for HandOver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HandOver")
+    }
 }
 
 /// A file sent along with an email.
@@ -145,59 +169,6 @@ fn build_message(email: &OutgoingEmail, default_from: &Mailbox) -> Result<Messag
     built.map_err(|e| MailError::Invalid(e.to_string()))
 }
 
-pub struct SmtpMailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
-    from: Mailbox,
-}
-
-impl SmtpMailer {
-    pub fn new(settings: &MailerSettings, from: Mailbox) -> anyhow::Result<Self> {
-        let smtp = &settings.smtp;
-        let tls = match smtp.tls {
-            SmtpTls::None => Tls::None,
-            SmtpTls::Starttls => Tls::Required(TlsParameters::new(smtp.host.clone())?),
-            SmtpTls::Tls => Tls::Wrapper(TlsParameters::new(smtp.host.clone())?),
-        };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-            .port(smtp.port)
-            .tls(tls)
-            .timeout(Some(Duration::from_secs(smtp.timeout_secs)))
-            .pool_config(PoolConfig::new().max_size(smtp.pool_max));
-        if !smtp.username.is_empty() {
-            builder = builder.credentials(Credentials::new(
-                smtp.username.clone(),
-                smtp.password.expose().to_string(),
-            ));
-        }
-        Ok(Self {
-            transport: builder.build(),
-            from,
-        })
-    }
-}
-
-#[async_trait]
-impl Mailer for SmtpMailer {
-    async fn send(&self, email: &OutgoingEmail) -> Result<Sent, MailError> {
-        let message = build_message(email, &self.from)?;
-        match self.transport.send(message).await {
-            Ok(response) => Ok(Sent {
-                response: format!(
-                    "{} {}",
-                    response.code(),
-                    response.message().collect::<Vec<_>>().join(" ")
-                ),
-            }),
-            Err(e) if e.is_permanent() => Err(MailError::Permanent(e.to_string())),
-            Err(e) => Err(MailError::Transient(e.to_string())),
-        }
-    }
-
-    fn transport(&self) -> &'static str {
-        "smtp"
-    }
-}
-
 /// Writes each message as `<uuid>.eml` in a directory: the zero-setup default.
 pub struct FileMailer {
     dir: PathBuf,
@@ -222,6 +193,9 @@ impl Mailer for FileMailer {
         let path = self.dir.join(format!("{id}.eml"));
         let written = async {
             tokio::fs::write(&partial, message.formatted()).await?;
+            if let Some(hand_over) = &email.hand_over {
+                hand_over.call()?;
+            }
             tokio::fs::rename(&partial, &path).await
         };
         match written.await {
@@ -258,6 +232,7 @@ mod tests {
             text: Some("plain body".into()),
             html: Some("<p>html body</p>".into()),
             attachments: Vec::new(),
+            hand_over: None,
         }
     }
 
