@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::contract::{SendRequested, SEND_REQUESTED};
 use super::journal::DeliveryJournal;
 use super::model::{address_of, Attempt, Email, EmailStatus};
+use super::outcomes::{Outcome, OutcomeWriter};
 use super::repo;
 use super::settings::MailSettings;
 use crate::domains::files::contract::FilesApi;
@@ -40,6 +41,7 @@ pub struct Delivery {
     /// Attachments are loaded whole and encoded: at most this much of them at once.
     large_bodies: MemoryBudget,
     journal: Arc<DeliveryJournal>,
+    outcomes: OutcomeWriter,
 }
 
 impl Delivery {
@@ -73,6 +75,7 @@ impl Delivery {
         registry.register(Box::new(dead.clone()))?;
         let per_second = NonZeroU32::new(settings.global_per_second).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
+            outcomes: OutcomeWriter::new(db.clone()),
             db,
             mailer,
             files,
@@ -161,18 +164,14 @@ impl Consumer for Delivery {
 
     async fn handle(&self, message: &Message) -> Result<(), HandlerError> {
         let job: SendRequested = message.payload_as()?;
-        let Some(row) = repo::email(&self.db, job.email_id).await.map_err(retry)? else {
-            return Ok(());
-        };
-        let email = row.into_email();
-        // Sent or failed already (a redelivered job): nothing to do.
-        if matches!(email.status, EmailStatus::Sent | EmailStatus::Failed) {
-            self.journal.recorded(email.id);
-            return Ok(());
-        }
         // Handed over whole in this very attempt before a restart (or before the database
         // failed us): the relay has it, so it is recorded, not sent again.
-        if let Some(handed) = self.journal.unrecorded(email.id) {
+        if let Some(handed) = self.journal.unrecorded(job.email_id) {
+            let Some(row) = repo::email(&self.db, job.email_id).await.map_err(retry)? else {
+                self.journal.recorded(job.email_id);
+                return Ok(());
+            };
+            let email = row.into_email();
             if email.status == EmailStatus::Sending && email.attempts == handed.attempt {
                 let answer = handed.answer.unwrap_or_else(|| UNSEEN_ANSWER.into());
                 let taken = Ok(Sent { response: answer });
@@ -183,21 +182,16 @@ impl Consumer for Delivery {
             }
             self.journal.recorded(email.id);
         }
-        let attempt = email.attempts + 1;
         let now = self.clock.now();
-        let mut tx = self.db.begin().await.map_err(retry)?;
-        repo::set_status(
-            &mut tx,
-            email.id,
-            &PENDING,
-            EmailStatus::Sending,
-            None,
-            Some(attempt),
-            now,
-        )
-        .await
-        .map_err(retry)?;
-        tx.commit().await.map_err(retry)?;
+        // Gone, or sent or failed already (a redelivered job): nothing to do.
+        let Some(row) = repo::start_attempt(&self.db, job.email_id, &PENDING, now)
+            .await
+            .map_err(retry)?
+        else {
+            return Ok(());
+        };
+        let email = row.into_email();
+        let attempt = email.attempts;
 
         let parse = |list: &[String]| {
             list.iter()
@@ -241,9 +235,9 @@ impl Consumer for Delivery {
 }
 
 impl Delivery {
-    /// The attempt, the email's new status and a suppression land together: whoever sees
-    /// the email failed also sees its address suppressed. Nothing is written when another
-    /// worker recorded the email's outcome first.
+    /// Records the attempt and the email's new status (and a suppression), in a group with
+    /// other emails' (see `outcomes`). Nothing is written when another worker recorded the
+    /// email's outcome first.
     async fn record(
         &self,
         email: &Email,
@@ -265,7 +259,7 @@ impl Delivery {
             response: response.clone(),
         };
         let done = self.clock.now();
-        let mut tx = self.db.begin().await.map_err(retry)?;
+        let mut suppress = None;
         let (status, error, outcome) = match &result {
             Ok(_) => (EmailStatus::Sent, None, Ok(())),
             Err(MailError::Transient(e)) if (attempt as u32) < self.max_attempts => (
@@ -286,32 +280,28 @@ impl Delivery {
                     .filter_map(|m| address_of(m))
                     .collect();
                 if permanent && recipients.len() == 1 {
-                    repo::suppress(&mut tx, &recipients[0], &reason, done)
-                        .await
-                        .map_err(retry)?;
+                    suppress = Some((recipients[0].clone(), reason.clone()));
                 }
                 (EmailStatus::Failed, Some(reason), Ok(()))
             }
         };
-        let changed = repo::set_status(
-            &mut tx,
-            email.id,
-            &PENDING,
-            status,
-            error.as_deref(),
-            None,
-            done,
-        )
-        .await
-        .map_err(retry)?;
+        let changed = self
+            .outcomes
+            .write(Outcome {
+                email: email.id,
+                from: &PENDING,
+                status,
+                error,
+                attempt: record,
+                suppress,
+                at: done,
+            })
+            .await
+            .map_err(HandlerError::Retry)?;
         if !changed {
             self.journal.recorded(email.id);
             return Ok(());
         }
-        repo::record_attempt(&mut tx, email.id, &record)
-            .await
-            .map_err(retry)?;
-        tx.commit().await.map_err(retry)?;
         self.journal.recorded(email.id);
         self.processed.with_label_values(&[status.as_str()]).inc();
         if status == EmailStatus::Failed {

@@ -14,6 +14,8 @@ mod journal;
 #[cfg(feature = "mail")]
 mod model;
 #[cfg(feature = "mail")]
+mod outcomes;
+#[cfg(feature = "mail")]
 mod repo;
 #[cfg(feature = "mail")]
 mod service;

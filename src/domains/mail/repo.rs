@@ -90,24 +90,27 @@ impl EmailRow {
     }
 }
 
+/// What `EmailRow` reads.
+const EMAIL_COLUMNS: [E; 14] = [
+    E::Id,
+    E::OwnerId,
+    E::Recipients,
+    E::Subject,
+    E::TextBody,
+    E::HtmlBody,
+    E::Status,
+    E::Attempts,
+    E::LastError,
+    E::MessageId,
+    E::RequestHash,
+    E::CreatedAt,
+    E::SentAt,
+    E::Attachments,
+];
+
 fn select_email() -> SelectStatement {
     Query::select()
-        .columns([
-            E::Id,
-            E::OwnerId,
-            E::Recipients,
-            E::Subject,
-            E::TextBody,
-            E::HtmlBody,
-            E::Status,
-            E::Attempts,
-            E::LastError,
-            E::MessageId,
-            E::RequestHash,
-            E::CreatedAt,
-            E::SentAt,
-            E::Attachments,
-        ])
+        .columns(EMAIL_COLUMNS)
         .from(E::Table)
         .to_owned()
 }
@@ -177,6 +180,28 @@ pub async fn insert_email(
 pub async fn email(db: &Db, id: Uuid) -> Result<Option<EmailRow>, DbError> {
     db.fetch_optional(select_email().and_where(Expr::col(E::Id).eq(id)))
         .await
+}
+
+/// Moves a pending email to `sending` with one more attempt, and returns it as it now is;
+/// `None` if it is gone or no longer pending. One statement: the job's read and its first
+/// write at once.
+pub async fn start_attempt(
+    db: &Db,
+    id: Uuid,
+    pending: &[EmailStatus],
+    now: DateTime<Utc>,
+) -> Result<Option<EmailRow>, DbError> {
+    db.fetch_optional(
+        Query::update()
+            .table(E::Table)
+            .value(E::Status, EmailStatus::Sending.as_str())
+            .value(E::Attempts, Expr::col(E::Attempts).add(1))
+            .value(E::UpdatedAt, now)
+            .and_where(Expr::col(E::Id).eq(id))
+            .and_where(Expr::col(E::Status).is_in(pending.iter().map(|s| s.as_str())))
+            .returning(Query::returning().columns(EMAIL_COLUMNS)),
+    )
+    .await
 }
 
 pub async fn email_by_key(db: &Db, owner: Uuid, key: &str) -> Result<Option<EmailRow>, DbError> {
