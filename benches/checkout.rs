@@ -1,5 +1,8 @@
 //! Checkout throughput and latency: 16 clients placing orders over 10 hot products for 10 s,
-//! in one process or against a split deployment (orders and catalog in two processes).
+//! in one process or against a split deployment (orders and catalog in two processes). On
+//! PostgreSQL, `pgbench` then runs a checkout's core statements (the conditional stock
+//! decrement, the order and item inserts, in one transaction) with as many clients, for as
+//! long, on the same database and products: the ceiling the API is measured against.
 //!
 //!     cargo bench --bench checkout                       one process, SQLite
 //!     BENCH_POSTGRES_URL=postgres://... cargo bench --bench checkout
@@ -28,7 +31,16 @@ struct Urls {
     orders: String,
 }
 
-async fn measure(label: &str, urls: &Urls) {
+/// What a run placed its orders on, for pgbench to use the same rows.
+struct Placed {
+    store: String,
+    buyer: String,
+    products: Vec<String>,
+    orders_per_second: f64,
+    p99_ms: f64,
+}
+
+async fn measure(label: &str, urls: &Urls) -> Placed {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let run = uuid::Uuid::now_v7().simple().to_string();
     let register = |who: &str| {
@@ -109,16 +121,119 @@ async fn measure(label: &str, urls: &Urls) {
         latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64()
             * 1000.0
     };
+    let orders_per_second = latencies.len() as f64 / elapsed;
     println!(
-        "{label}: {:.0} orders/s, p50 {:.1} ms, p99 {:.1} ms ({} orders, {CONCURRENCY} clients, 10 hot products)",
-        latencies.len() as f64 / elapsed,
+        "{label}: {orders_per_second:.0} orders/s, p50 {:.1} ms, p99 {:.1} ms ({} orders, {CONCURRENCY} clients, 10 hot products)",
         p(0.5),
         p(0.99),
         latencies.len()
     );
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    Placed {
+        store: store.clone(),
+        buyer: text(&buyer["user"]["id"]),
+        products: products.iter().map(text).collect(),
+        orders_per_second,
+        p99_ms: p(0.99),
+    }
 }
 
-async fn in_process(label: &str, url: String, data_dir: &Path) {
+/// The statements at the heart of a checkout, one script per hot product (pgbench picks one
+/// at random for each transaction), run with `-M prepared` as the API's driver does.
+fn pgbench_scripts(dir: &Path, placed: &Placed) -> Vec<String> {
+    placed
+        .products
+        .iter()
+        .enumerate()
+        .map(|(i, product)| {
+            let script = format!(
+                "BEGIN;\n\
+                 UPDATE catalog_products SET stock = stock - 1, updated_at = now() \
+                 WHERE id = '{product}' AND is_active AND stock >= 1 \
+                 RETURNING store_id, name, sku, price, currency, stock, low_stock_threshold;\n\
+                 INSERT INTO orders (id, buyer_id, store_id, address, status, total, currency, \
+                 request_hash, expires_at, created_at, updated_at) VALUES (gen_random_uuid(), \
+                 '{buyer}', '{store}', '{{\"city\": \"Town\"}}', 'pending_payment', 1000, 'EUR', \
+                 'pgbench', now() + interval '15 minutes', now(), now()) RETURNING id AS order_id \\gset\n\
+                 INSERT INTO order_items (order_id, product_id, name, sku, unit_price, quantity) \
+                 VALUES (:order_id, '{product}', 'Hot product', 'hot', 1000, 1);\n\
+                 COMMIT;\n",
+                buyer = placed.buyer,
+                store = placed.store,
+            );
+            let path = dir.join(format!("checkout-{i}.sql"));
+            std::fs::write(&path, script).unwrap();
+            format!("{}@1", path.display())
+        })
+        .collect()
+}
+
+/// pgbench with the API's clients and duration on `url`: (transactions/s, p99 ms).
+fn pgbench(url: &str, dir: &Path, placed: &Placed) -> (f64, f64) {
+    let mut args = vec![
+        "-n".to_string(),
+        "-M".into(),
+        "prepared".into(),
+        "-c".into(),
+        CONCURRENCY.to_string(),
+        "-j".into(),
+        "2".into(),
+        "-T".into(),
+        RUN.as_secs().to_string(),
+        "-l".into(),
+        "--log-prefix".into(),
+        dir.join("pgbench").display().to_string(),
+    ];
+    for script in pgbench_scripts(dir, placed) {
+        args.extend(["-f".into(), script]);
+    }
+    args.push(url.to_string());
+    let out = std::process::Command::new("pgbench")
+        .args(&args)
+        .current_dir(dir)
+        .output()
+        .expect("pgbench (postgresql-client)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tps = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("pgbench prints tps");
+    // Per-transaction logs: the third field is the latency in microseconds.
+    let mut latencies: Vec<u64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("pgbench.")
+        })
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|l| l.split_whitespace().nth(2).and_then(|n| n.parse().ok()))
+        .collect();
+    latencies.sort_unstable();
+    let p99 = latencies
+        .get(latencies.len() * 99 / 100)
+        .copied()
+        .unwrap_or_default() as f64
+        / 1000.0;
+    (tps, p99)
+}
+
+async fn in_process(label: &str, url: String, data_dir: &Path) -> Placed {
     let mut settings = Settings::load_from(Path::new("/nonexistent"), std::iter::empty()).unwrap();
     settings.data_dir = data_dir.to_path_buf();
     settings.database.url = url;
@@ -134,9 +249,10 @@ async fn in_process(label: &str, url: String, data_dir: &Path) {
         catalog: base.clone(),
         orders: base,
     };
-    measure(label, &urls).await;
+    let placed = measure(label, &urls).await;
     shutdown.cancel();
     server.await.unwrap().unwrap();
+    placed
 }
 
 #[tokio::main]
@@ -162,12 +278,27 @@ async fn main() {
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     in_process("one process, sqlite", sqlite, &dir.path().join("sqlite")).await;
     if let Some(db) = support::PostgresDatabase::from_env().await {
-        in_process(
+        let placed = in_process(
             "one process, postgres",
             db.url.clone(),
             &dir.path().join("postgres"),
         )
         .await;
+        let logs = dir.path().join("pgbench");
+        std::fs::create_dir_all(&logs).unwrap();
+        let (tps, p99) = pgbench(&db.url, &logs, &placed);
+        println!(
+            "pgbench, the same statements on the same database: {tps:.0} transactions/s, p99 {p99:.1} ms; \
+             the API reaches {:.2} of its rate, p99 {:.1}x",
+            placed.orders_per_second / tps,
+            placed.p99_ms / p99
+        );
+        support::figure(
+            "checkout orders/s / pgbench transactions/s",
+            "postgres",
+            placed.orders_per_second / tps,
+            ">= 0.50",
+        );
         db.drop().await;
     }
 }

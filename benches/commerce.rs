@@ -16,12 +16,54 @@ use support::post;
 mod support;
 
 const REQUESTS: usize = 5_000;
-const CONCURRENCY: usize = 32;
+/// Connections at once for the read comparison.
+const CONCURRENCY: usize = 64;
 const ORDER_RUN: Duration = Duration::from_secs(5);
 const ORDER_CONCURRENCY: usize = 16;
 
-/// (requests/s, p50 ms, p99 ms) for `REQUESTS` GETs of `url` at `CONCURRENCY`.
+/// (requests/s, p50 ms, p99 ms) for GETs of `url` at `CONCURRENCY`: from wrk, a load
+/// generator in a process of its own (as a browser or proxy would be), when installed;
+/// otherwise `REQUESTS` from a client inside this process, which then shares its cores and
+/// pays for every body byte read on the server's threads.
 async fn load(client: &reqwest::Client, url: &str) -> (f64, f64, f64) {
+    match wrk(url) {
+        Some(measured) => measured,
+        None => load_in_process(client, url).await,
+    }
+}
+
+fn wrk(url: &str) -> Option<(f64, f64, f64)> {
+    let out = std::process::Command::new("wrk")
+        .args(["-t2", &format!("-c{CONCURRENCY}"), "-d5s", "--latency", url])
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("Non-2xx"), "{text}");
+    let ms = |v: &str| {
+        let (n, unit) = v.split_at(v.find(|c: char| c.is_alphabetic()).unwrap_or(v.len()));
+        let n: f64 = n.parse().unwrap_or(f64::NAN);
+        match unit {
+            "us" => n / 1000.0,
+            "s" => n * 1000.0,
+            _ => n,
+        }
+    };
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("wrk printed no {prefix}: {text}"))
+    };
+    let rps = field("Requests/sec:").parse().unwrap();
+    Some((rps, ms(&field("50%")), ms(&field("99%"))))
+}
+
+async fn load_in_process(client: &reqwest::Client, url: &str) -> (f64, f64, f64) {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..CONCURRENCY)
@@ -103,7 +145,21 @@ async fn run(label: &str, url: String, data_dir: &Path) {
     )
     .await;
     println!("{label}: GET /health {health_rps:.0} req/s (p50 {health_p50:.2} ms, p99 {health_p99:.2} ms); \
-              GET /products (cached page of 10) {list_rps:.0} req/s (p50 {list_p50:.2} ms, p99 {list_p99:.2} ms)");
+              GET /products (cached page of 10) {list_rps:.0} req/s (p50 {list_p50:.2} ms, p99 {list_p99:.2} ms) \
+              at {CONCURRENCY} connections: rate ratio {:.2}, p99 ratio {:.2}",
+              list_rps / health_rps, list_p99 / health_p99);
+    support::figure(
+        "cached listing rate / /health rate, 64 connections",
+        label,
+        list_rps / health_rps,
+        ">= 0.80",
+    );
+    support::figure(
+        "cached listing p99 / /health p99, 64 connections",
+        label,
+        list_p99 / health_p99,
+        "<= 2",
+    );
 
     let buyer = register("buyer@example.com").await;
     let buyer_token = buyer["tokens"]["access_token"]

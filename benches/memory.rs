@@ -258,6 +258,20 @@ async fn run(label: &str, database_url: &str) {
         "{label}: {} emails with two such files each ({CLIENTS} at a time): peak {mail_peak:.0} MiB, 5 s after {mail_after:.0} MiB",
         CLIENTS * EACH
     );
+    let bound = "<= 150";
+    support::figure("peak RSS in a login storm, MiB", label, storm_peak, bound);
+    support::figure(
+        "peak RSS in an upload burst, MiB",
+        label,
+        upload_peak,
+        bound,
+    );
+    support::figure(
+        "peak RSS in a burst of emails with attachments, MiB",
+        label,
+        mail_peak,
+        bound,
+    );
 }
 
 #[tokio::main]

@@ -82,3 +82,10 @@ pub async fn get(client: &reqwest::Client, url: String, token: &str) -> Value {
     );
     response.json().await.unwrap()
 }
+
+/// One figure for `scripts/bench.sh`'s table: a tab-separated line it picks out of the
+/// output. `goal` says what the figure should reach (e.g. `>= 0.80`).
+#[allow(dead_code)] // each bench uses what it needs of this module
+pub fn figure(what: &str, setup: &str, value: f64, goal: &str) {
+    println!("FIGURE\t{what}\t{setup}\t{value:.2}\t{goal}");
+}
