@@ -9,20 +9,21 @@ use async_trait::async_trait;
 use std::num::NonZeroU32;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts};
 
 use uuid::Uuid;
 
 use super::contract::{SendRequested, SEND_REQUESTED};
 use super::journal::DeliveryJournal;
 use super::model::{address_of, Attempt, Email, EmailStatus};
-use super::outcomes::{Outcome, OutcomeWriter};
+use super::outcomes::{Outcome, OutcomeWriter, Outcomes};
 use super::repo;
 use super::settings::MailSettings;
 use crate::domains::files::contract::FilesApi;
 use crate::platform::budget::{Held, MemoryBudget};
 use crate::platform::clock::Clock;
 use crate::platform::db::{Db, DbError};
+use crate::platform::Platform;
 use crate::platform::mailer::{Attachment, HandOver, MailError, Mailer, OutgoingEmail, Sent};
 use chrono::{DateTime, Utc};
 use crate::platform::queue::{Consumer, HandlerError, Message};
@@ -45,16 +46,15 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// Delivery through the platform's mailer, journalled in its data directory.
     pub fn new(
-        db: Db,
-        mailer: Arc<dyn Mailer>,
+        platform: &Platform,
         files: Option<Arc<dyn FilesApi>>,
         settings: &MailSettings,
-        registry: &Registry,
-        clock: Clock,
-        large_bodies: MemoryBudget,
-        journal: DeliveryJournal,
     ) -> anyhow::Result<Self> {
+        let registry = &platform.metrics.registry;
+        let journal = DeliveryJournal::open(&platform.settings.data_dir)?;
+        let db = platform.db.clone();
         let processed = IntCounterVec::new(
             Opts::new(
                 "emails_processed_total",
@@ -75,17 +75,17 @@ impl Delivery {
         registry.register(Box::new(dead.clone()))?;
         let per_second = NonZeroU32::new(settings.global_per_second).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
-            outcomes: OutcomeWriter::new(db.clone()),
+            outcomes: OutcomeWriter::new(db.clone(), Outcomes),
             db,
-            mailer,
+            mailer: platform.mailer.clone(),
             files,
             max_attempts: settings.max_attempts,
             relay_rate: RateLimiter::direct(Quota::per_second(per_second)),
             processed,
             duration,
             dead,
-            clock,
-            large_bodies,
+            clock: platform.clock.clone(),
+            large_bodies: platform.large_bodies.clone(),
             journal: Arc::new(journal),
         })
     }

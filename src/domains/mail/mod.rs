@@ -83,16 +83,7 @@ mod mounting {
                 platform.clock.clone(),
             ));
             let _ = ports.mail.set(svc.clone());
-            let delivery = Delivery::new(
-                platform.db.clone(),
-                platform.mailer.clone(),
-                files,
-                &settings,
-                &platform.metrics.registry,
-                platform.clock.clone(),
-                platform.large_bodies.clone(),
-                super::journal::DeliveryJournal::open(&platform.settings.data_dir)?,
-            )?;
+            let delivery = Delivery::new(platform, files, &settings)?;
             let delivery = Arc::new(delivery);
             let depth = prometheus::IntGauge::new(
                 "email_retry_queue_depth",

@@ -1,17 +1,14 @@
-//! Delivery outcomes written in groups: each finished email queues its outcome, and whoever
-//! takes the writer's turn writes every outcome waiting at that moment in one transaction.
-//! While one group commits the next gathers, so at full speed a commit carries many emails,
-//! and a lone email is written at once.
+//! Delivery outcomes, written in groups (`platform::db::group`): at full speed one commit
+//! carries the outcomes of many emails.
 
-use std::sync::Mutex;
-
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::model::{Attempt, EmailStatus};
 use super::repo;
-use crate::platform::db::{Db, DbError};
+use crate::platform::db::group::{GroupCommit, GroupWrite};
+use crate::platform::db::{DbError, Tx};
 
 /// An email's attempt, its new status and, for a hard bounce, the address to suppress: they
 /// land together, so whoever sees the email failed also sees its address suppressed.
@@ -26,75 +23,29 @@ pub struct Outcome {
     pub at: DateTime<Utc>,
 }
 
-type Waiting = (Outcome, oneshot::Sender<Result<bool, String>>);
+/// Outcomes in groups: see `platform::db::group`.
+pub type OutcomeWriter = GroupCommit<Outcomes>;
 
-pub struct OutcomeWriter {
-    db: Db,
-    waiting: Mutex<Vec<Waiting>>,
-    turn: tokio::sync::Mutex<()>,
-}
+pub struct Outcomes;
 
-impl OutcomeWriter {
-    pub fn new(db: Db) -> Self {
-        Self {
-            db,
-            waiting: Mutex::new(Vec::new()),
-            turn: tokio::sync::Mutex::new(()),
-        }
-    }
+#[async_trait]
+impl GroupWrite for Outcomes {
+    type Item = Outcome;
 
-    /// Writes `outcome` (with whatever else waits); false if the email had left `from`.
-    pub async fn write(&self, outcome: Outcome) -> Result<bool, String> {
-        let (done, written) = oneshot::channel();
-        self.waiting.lock().expect("outcomes lock").push((outcome, done));
-        {
-            let _turn = self.turn.lock().await;
-            let group = std::mem::take(&mut *self.waiting.lock().expect("outcomes lock"));
-            // Empty when the previous turn took ours along.
-            if !group.is_empty() {
-                let (outcomes, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
-                match write_all(&self.db, &outcomes).await {
-                    Ok(changed) => {
-                        for (reply, changed) in replies.into_iter().zip(changed) {
-                            let _ = reply.send(Ok(changed));
-                        }
-                    }
-                    Err(e) => {
-                        for reply in replies {
-                            let _ = reply.send(Err(e.to_string()));
-                        }
-                    }
+    async fn write(&self, tx: &mut Tx, outcomes: &[Outcome]) -> Result<Vec<bool>, DbError> {
+        let mut changed = Vec::with_capacity(outcomes.len());
+        for o in outcomes {
+            let moved =
+                repo::set_status(tx, o.email, o.from, o.status, o.error.as_deref(), None, o.at)
+                    .await?;
+            if moved {
+                repo::record_attempt(tx, o.email, &o.attempt).await?;
+                if let Some((address, reason)) = &o.suppress {
+                    repo::suppress(tx, address, reason, o.at).await?;
                 }
             }
+            changed.push(moved);
         }
-        written
-            .await
-            .unwrap_or_else(|_| Err("the outcome writer stopped".into()))
+        Ok(changed)
     }
-}
-
-async fn write_all(db: &Db, outcomes: &[Outcome]) -> Result<Vec<bool>, DbError> {
-    let mut tx = db.begin().await?;
-    let mut changed = Vec::with_capacity(outcomes.len());
-    for o in outcomes {
-        let moved = repo::set_status(
-            &mut tx,
-            o.email,
-            o.from,
-            o.status,
-            o.error.as_deref(),
-            None,
-            o.at,
-        )
-        .await?;
-        if moved {
-            repo::record_attempt(&mut tx, o.email, &o.attempt).await?;
-            if let Some((address, reason)) = &o.suppress {
-                repo::suppress(&mut tx, address, reason, o.at).await?;
-            }
-        }
-        changed.push(moved);
-    }
-    tx.commit().await?;
-    Ok(changed)
 }

@@ -2,6 +2,7 @@
 //! sea-query and run them here; the SQL dialect is chosen by the backend.
 
 mod error;
+pub mod group;
 pub mod migrate;
 mod schema;
 mod signals;
