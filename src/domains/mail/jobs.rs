@@ -16,7 +16,6 @@ use uuid::Uuid;
 use super::contract::{SendRequested, SEND_REQUESTED};
 use super::journal::DeliveryJournal;
 use super::model::{address_of, Attempt, Email, EmailStatus};
-use super::outcomes::{Outcome, OutcomeWriter, Outcomes};
 use super::repo;
 use super::settings::MailSettings;
 use crate::domains::files::contract::FilesApi;
@@ -42,7 +41,6 @@ pub struct Delivery {
     /// Attachments are loaded whole and encoded: at most this much of them at once.
     large_bodies: MemoryBudget,
     journal: Arc<DeliveryJournal>,
-    outcomes: OutcomeWriter,
 }
 
 impl Delivery {
@@ -75,7 +73,6 @@ impl Delivery {
         registry.register(Box::new(dead.clone()))?;
         let per_second = NonZeroU32::new(settings.global_per_second).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
-            outcomes: OutcomeWriter::new(db.clone(), Outcomes),
             db,
             mailer: platform.mailer.clone(),
             files,
@@ -235,9 +232,9 @@ impl Consumer for Delivery {
 }
 
 impl Delivery {
-    /// Records the attempt and the email's new status (and a suppression), in a group with
-    /// other emails' (see `outcomes`). Nothing is written when another worker recorded the
-    /// email's outcome first.
+    /// The attempt, the email's new status and a suppression land together: whoever sees
+    /// the email failed also sees its address suppressed. Nothing is written when another
+    /// worker recorded the email's outcome first.
     async fn record(
         &self,
         email: &Email,
@@ -285,23 +282,31 @@ impl Delivery {
                 (EmailStatus::Failed, Some(reason), Ok(()))
             }
         };
-        let changed = self
-            .outcomes
-            .write(Outcome {
-                email: email.id,
-                from: &PENDING,
-                status,
-                error,
-                attempt: record,
-                suppress,
-                at: done,
-            })
-            .await
-            .map_err(HandlerError::Retry)?;
+        let mut tx = self.db.begin().await.map_err(retry)?;
+        let changed = repo::set_status(
+            &mut tx,
+            email.id,
+            &PENDING,
+            status,
+            error.as_deref(),
+            None,
+            done,
+        )
+        .await
+        .map_err(retry)?;
         if !changed {
             self.journal.recorded(email.id);
             return Ok(());
         }
+        repo::record_attempt(&mut tx, email.id, &record)
+            .await
+            .map_err(retry)?;
+        if let Some((address, reason)) = &suppress {
+            repo::suppress(&mut tx, address, reason, done)
+                .await
+                .map_err(retry)?;
+        }
+        tx.commit().await.map_err(retry)?;
         self.journal.recorded(email.id);
         self.processed.with_label_values(&[status.as_str()]).inc();
         if status == EmailStatus::Failed {

@@ -14,8 +14,6 @@ mod journal;
 #[cfg(feature = "mail")]
 mod model;
 #[cfg(feature = "mail")]
-mod outcomes;
-#[cfg(feature = "mail")]
 mod repo;
 #[cfg(feature = "mail")]
 mod service;

@@ -2,7 +2,6 @@
 //! sea-query and run them here; the SQL dialect is chosen by the backend.
 
 mod error;
-pub mod group;
 pub mod migrate;
 mod schema;
 mod signals;

@@ -26,7 +26,6 @@ use super::{
     QueueBackend, QueueError,
 };
 use crate::platform::config::QueueSettings;
-use crate::platform::db::group::{GroupCommit, GroupWrite};
 use crate::platform::db::{Db, DbError, Tx};
 use crate::platform::metrics::QueueMetrics;
 
@@ -133,44 +132,6 @@ pub(super) async fn insert_message(tx: &mut Tx, message: Outgoing) -> Result<Uui
     Ok(id)
 }
 
-/// A finished delivery's new state, written only while its worker still holds it.
-struct Settlement {
-    held: Cond,
-    status: &'static str,
-    /// When a retry is due.
-    available_at: Option<DateTime<Utc>>,
-    error: Option<String>,
-    at: DateTime<Utc>,
-}
-
-struct Settlements;
-
-#[async_trait]
-impl GroupWrite for Settlements {
-    type Item = Settlement;
-
-    async fn write(&self, tx: &mut Tx, items: &[Settlement]) -> Result<Vec<bool>, DbError> {
-        let mut settled = Vec::with_capacity(items.len());
-        for s in items {
-            let mut update = Query::update();
-            update
-                .table(D::Table)
-                .value(D::Status, s.status)
-                .value(D::LockedUntil, Option::<DateTime<Utc>>::None)
-                .value(D::UpdatedAt, s.at)
-                .cond_where(s.held.clone());
-            if let Some(at) = s.available_at {
-                update.value(D::AvailableAt, at);
-            }
-            if s.status != DONE {
-                update.value(D::LastError, s.error.clone());
-            }
-            settled.push(tx.execute(&update).await? > 0);
-        }
-        Ok(settled)
-    }
-}
-
 #[derive(sqlx::FromRow)]
 struct Claimed {
     id: Uuid,
@@ -215,8 +176,6 @@ pub struct DatabaseQueue(Arc<Shared>);
 
 struct Shared {
     db: Db,
-    /// Outcomes of finished deliveries, committed in groups.
-    settlements: GroupCommit<Settlements>,
     settings: QueueSettings,
     backoff: Backoff,
     metrics: QueueMetrics,
@@ -236,7 +195,6 @@ impl DatabaseQueue {
     pub fn new(db: Db, settings: QueueSettings, metrics: QueueMetrics) -> Self {
         Self(Arc::new(Shared {
             backoff: Backoff::from_settings(&settings),
-            settlements: GroupCommit::new(db.clone(), Settlements),
             db,
             settings,
             metrics,
@@ -435,28 +393,28 @@ impl Shared {
         job: &Job,
         outcome: &Outcome,
         error: Option<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), DbError> {
         let now = Utc::now();
-        let (status, available_at, error) = match outcome {
-            Outcome::Done => (DONE, None, None),
+        let mut update = Query::update();
+        update
+            .table(D::Table)
+            .value(D::LockedUntil, Option::<DateTime<Utc>>::None)
+            .value(D::UpdatedAt, now)
+            .cond_where(Self::held(job));
+        match outcome {
+            Outcome::Done => update.value(D::Status, DONE),
             Outcome::Retry => {
                 let delay = self.backoff.delay(job.attempts as u32);
                 let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-                (PENDING, Some(at), error)
+                update
+                    .value(D::Status, PENDING)
+                    .value(D::AvailableAt, at)
+                    .value(D::LastError, error)
             }
-            Outcome::Dead => (DEAD, None, error),
+            Outcome::Dead => update.value(D::Status, DEAD).value(D::LastError, error),
         };
-        let settled = self
-            .settlements
-            .write(Settlement {
-                held: Self::held(job),
-                status,
-                available_at,
-                error,
-                at: now,
-            })
-            .await?;
-        if !settled {
+        let changed = self.db.execute(&update).await?;
+        if changed == 0 {
             tracing::warn!(delivery = %job.delivery_id, "lease was lost before the outcome was recorded");
         }
         Ok(())
