@@ -272,10 +272,14 @@ pub async fn a_permanent_failure_fails_at_once_and_suppresses(queue: QueueChoice
             .status(),
         202
     );
-    assert_problem(app.post_auth(&retry_path, &token, &json!({})).await, 409).await;
     let again = email_when(&app, &token, &accepted["id"], "failed").await;
     assert_eq!(again["delivery_attempts"].as_array().unwrap().len(), 2);
     metric_eventually(&app, "email_dead_letter_total 2").await;
+    // Only a failed email is retried: a sent one is refused.
+    let delivered = send(&app, &token, "ok@example.com").await;
+    email_when(&app, &token, &delivered["id"], "sent").await;
+    let sent_retry = format!("/api/v1/emails/{}/retry", delivered["id"].as_str().unwrap());
+    assert_problem(app.post_auth(&sent_retry, &token, &json!({})).await, 409).await;
 }
 
 pub async fn a_server_down_means_retrying_then_sent(queue: QueueChoice) {
