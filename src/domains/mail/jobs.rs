@@ -318,23 +318,25 @@ impl Delivery {
     /// Records what the journal says the relay accepted before the last stop: at once, so
     /// every replica sees those emails sent, not only this one when their jobs come back.
     pub async fn record_journal(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
-        for (id, handed) in self.journal.all_unrecorded() {
+        // Only emails still `sending` can be the journal's: one read of those (as many as
+        // were in flight at the stop), not one per line of the file.
+        let sending = match repo::emails_with_status(&self.db, EmailStatus::Sending).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the emails in flight; their jobs will record them");
+                return;
+            }
+        };
+        let mut unrecorded = std::collections::HashSet::new();
+        for row in sending {
             if stop.is_cancelled() {
                 return;
             }
-            let email = match repo::email(&self.db, id).await {
-                Ok(Some(row)) => row.into_email(),
-                Ok(None) => {
-                    self.journal.recorded(id);
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(email = %id, error = %e, "could not read a journalled email; its job will record it");
-                    continue;
-                }
+            let email = row.into_email();
+            let Some(handed) = self.journal.unrecorded(email.id) else {
+                continue;
             };
-            if email.status != EmailStatus::Sending || email.attempts != handed.attempt {
-                self.journal.recorded(id);
+            if email.attempts != handed.attempt {
                 continue;
             }
             let answer = handed.answer.unwrap_or_else(|| UNSEEN_ANSWER.into());
@@ -343,9 +345,11 @@ impl Delivery {
                 .record(&email, handed.attempt, self.clock.now(), Duration::ZERO, taken)
                 .await
             {
-                tracing::warn!(email = %id, error = %e, "could not record a journalled email; its job will");
+                unrecorded.insert(email.id);
+                tracing::warn!(email = %email.id, error = %e, "could not record a journalled email; its job will");
             }
         }
+        self.journal.keep_recovered(&unrecorded);
     }
 }
 

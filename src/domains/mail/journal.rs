@@ -39,6 +39,8 @@ pub struct DeliveryJournal {
 pub struct Handed {
     pub attempt: i32,
     pub answer: Option<String>,
+    /// Read from the file at start-up rather than handed over by this process.
+    pub recovered: bool,
 }
 
 struct Open {
@@ -70,6 +72,7 @@ impl DeliveryJournal {
         let handed = Handed {
             attempt,
             answer: None,
+            recovered: false,
         };
         self.map().insert(email, handed);
         Ok(())
@@ -96,9 +99,11 @@ impl DeliveryJournal {
         self.map().get(&email).cloned()
     }
 
-    pub fn all_unrecorded(&self) -> Vec<(Uuid, Handed)> {
-        let map = self.map();
-        map.iter().map(|(id, h)| (*id, h.clone())).collect()
+    /// Forgets what the file held for emails not in `pending`: the file keeps every email
+    /// of the last run, and all but those still `sending` were recorded long ago.
+    pub fn keep_recovered(&self, pending: &std::collections::HashSet<Uuid>) {
+        self.map()
+            .retain(|id, h| !h.recovered || pending.contains(id));
     }
 
     /// The database has the outcome of `email`: nothing more to remember.
@@ -156,6 +161,7 @@ fn read_into(path: &Path, into: &mut HashMap<Uuid, Handed>) -> std::io::Result<(
                     Handed {
                         attempt,
                         answer: None,
+                        recovered: true,
                     },
                 );
             }
@@ -176,6 +182,7 @@ mod tests {
         Some(Handed {
             attempt,
             answer: None,
+            recovered: true,
         })
     }
 
@@ -204,6 +211,13 @@ mod tests {
         assert_eq!(journal.unrecorded(taken), handed(1));
         assert_eq!(journal.unrecorded(refused), None);
         assert_eq!(journal.unrecorded(retried), handed(2));
+        // Only what is still pending stays; a hand-over of this process is never dropped.
+        let live = Uuid::now_v7();
+        journal.handed_over(live, 1).unwrap();
+        journal.keep_recovered(&[retried].into_iter().collect());
+        assert_eq!(journal.unrecorded(taken), None);
+        assert_eq!(journal.unrecorded(retried), handed(2));
+        assert_eq!(journal.unrecorded(live).map(|h| h.recovered), Some(false));
     }
 
     #[test]

@@ -475,6 +475,11 @@ pub async fn unsuppress(db: &Db, address: &str) -> Result<bool, DbError> {
         > 0)
 }
 
+pub async fn emails_with_status(db: &Db, status: EmailStatus) -> Result<Vec<EmailRow>, DbError> {
+    db.fetch_all(select_email().and_where(Expr::col(E::Status).eq(status.as_str())))
+        .await
+}
+
 pub async fn count_with_status(db: &Db, status: EmailStatus) -> Result<i64, DbError> {
     let (n,): (i64,) = db
         .fetch_one(
