@@ -29,7 +29,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::Error as SmtpError;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
+use tokio_util::compat::FuturesAsyncReadCompatExt;
 
 use super::{build_message, HandOver, MailError, Mailer, OutgoingEmail, Sent};
 use crate::platform::config::{MailerSettings, SmtpTls};
@@ -151,10 +151,12 @@ impl Relay {
             .await
             .map_err(unreachable)?;
         tcp.set_nodelay(true).map_err(unreachable)?;
+        let peer = tcp.peer_addr().map_err(unreachable)?;
         let hand_over = Arc::new(Mutex::new(None));
-        let watched = |inner: Box<dyn AsyncTokioStream>, greeting: &'static [u8]| {
+        let watched = |inner: Box<dyn Stream>, greeting: &'static [u8]| {
             Box::new(Watched {
                 inner,
+                peer,
                 greeting,
                 hand_over: hand_over.clone(),
             })
@@ -189,15 +191,12 @@ struct Connection {
 }
 
 /// lettre's TLS over our socket (it keeps the relay's name and the root certificates).
-async fn encrypt(
-    tcp: TcpStream,
-    parameters: &TlsParameters,
-) -> Result<Box<dyn AsyncTokioStream>, SmtpError> {
+async fn encrypt(tcp: TcpStream, parameters: &TlsParameters) -> Result<Box<dyn Stream>, SmtpError> {
     #[allow(deprecated)] // lettre's one way to wrap a socket of ours in its TLS
     let mut stream =
         lettre::transport::smtp::client::AsyncNetworkStream::use_existing_tokio1(Box::new(tcp));
     stream.upgrade_tls(parameters.clone()).await?;
-    Ok(Box::new(Encrypted(stream.compat())))
+    Ok(Box::new(stream.compat()))
 }
 
 /// The plain-text start of a `STARTTLS` session: greeting, `EHLO`, `STARTTLS`.
@@ -292,46 +291,9 @@ impl managed::Manager for Relay {
     }
 }
 
-/// A TLS stream lettre made over our socket, handed back to it as a plain stream.
-#[allow(deprecated)]
-type Tls = Compat<lettre::transport::smtp::client::AsyncNetworkStream>;
-
-#[derive(Debug)]
-struct Encrypted(Tls);
-
-impl AsyncTokioStream for Encrypted {
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.get_ref().peer_addr()
-    }
-}
-
-impl AsyncRead for Encrypted {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Encrypted {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
+/// What `Watched` wraps: our socket, or lettre's TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Send + Sync + Unpin + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin + std::fmt::Debug> Stream for T {}
 
 /// The end of the DATA section; lettre writes it on its own, and dot-stuffing keeps it out
 /// of any message.
@@ -342,14 +304,15 @@ const CLOSING_DOT: &[u8] = b"\r\n.\r\n";
 /// journal cannot be written) fails the write, so the email is not sent unrecorded.
 #[derive(Debug)]
 struct Watched {
-    inner: Box<dyn AsyncTokioStream>,
+    inner: Box<dyn Stream>,
+    peer: SocketAddr,
     greeting: &'static [u8],
     hand_over: Arc<Mutex<Option<HandOver>>>,
 }
 
 impl AsyncTokioStream for Watched {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.peer_addr()
+        Ok(self.peer)
     }
 }
 
