@@ -26,41 +26,10 @@ const ORDER_CONCURRENCY: usize = 16;
 /// otherwise `REQUESTS` from a client inside this process, which then shares its cores and
 /// pays for every body byte read on the server's threads.
 async fn load(client: &reqwest::Client, url: &str) -> (f64, f64, f64) {
-    match wrk(url) {
-        Some(measured) => measured,
+    match support::wrk(url, CONCURRENCY, 5, None) {
+        Some(m) => (m.rps, m.p50_ms, m.p99_ms),
         None => load_in_process(client, url).await,
     }
-}
-
-fn wrk(url: &str) -> Option<(f64, f64, f64)> {
-    let out = std::process::Command::new("wrk")
-        .args(["-t2", &format!("-c{CONCURRENCY}"), "-d5s", "--latency", url])
-        .output()
-        .ok()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains("Non-2xx"), "{text}");
-    let ms = |v: &str| {
-        let (n, unit) = v.split_at(v.find(|c: char| c.is_alphabetic()).unwrap_or(v.len()));
-        let n: f64 = n.parse().unwrap_or(f64::NAN);
-        match unit {
-            "us" => n / 1000.0,
-            "s" => n * 1000.0,
-            _ => n,
-        }
-    };
-    let field = |prefix: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(prefix))
-            .map(|v| v.trim().to_string())
-            .unwrap_or_else(|| panic!("wrk printed no {prefix}: {text}"))
-    };
-    let rps = field("Requests/sec:").parse().unwrap();
-    Some((rps, ms(&field("50%")), ms(&field("99%"))))
 }
 
 async fn load_in_process(client: &reqwest::Client, url: &str) -> (f64, f64, f64) {

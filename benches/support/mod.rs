@@ -89,3 +89,64 @@ pub async fn get(client: &reqwest::Client, url: String, token: &str) -> Value {
 pub fn figure(what: &str, setup: &str, value: f64, goal: &str) {
     println!("FIGURE\t{what}\t{setup}\t{value:.2}\t{goal}");
 }
+
+/// What wrk measured: requests/s, p50 and p99 in milliseconds.
+#[allow(dead_code)]
+pub struct Measured {
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// Load from wrk, a load generator in a process of its own (as a browser or proxy would
+/// be), with `connections` for `seconds`, shaped by the Lua `script` when given; `None` when
+/// wrk is not installed. Any answer other than 2xx fails the benchmark.
+#[allow(dead_code)]
+pub fn wrk(
+    url: &str,
+    connections: usize,
+    seconds: u64,
+    script: Option<&std::path::Path>,
+) -> Option<Measured> {
+    let mut args = vec![
+        "-t2".to_string(),
+        format!("-c{connections}"),
+        format!("-d{seconds}s"),
+        "--latency".into(),
+    ];
+    if let Some(script) = script {
+        args.extend(["-s".into(), script.display().to_string()]);
+    }
+    args.push(url.to_string());
+    let out = std::process::Command::new("wrk")
+        .args(&args)
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("Non-2xx"), "{text}");
+    let ms = |v: &str| {
+        let (n, unit) = v.split_at(v.find(|c: char| c.is_alphabetic()).unwrap_or(v.len()));
+        let n: f64 = n.parse().unwrap_or(f64::NAN);
+        match unit {
+            "us" => n / 1000.0,
+            "s" => n * 1000.0,
+            _ => n,
+        }
+    };
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("wrk printed no {prefix}: {text}"))
+    };
+    Some(Measured {
+        rps: field("Requests/sec:").parse().unwrap(),
+        p50_ms: ms(&field("50%")),
+        p99_ms: ms(&field("99%")),
+    })
+}

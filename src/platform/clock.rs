@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
@@ -24,8 +24,11 @@ impl Clock {
         Self::default()
     }
 
+    /// To the microsecond, as PostgreSQL keeps it: a value written and the same value read
+    /// back are equal, so a service can answer with what it wrote without reading it again.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::milliseconds(self.ahead_ms.load(Ordering::SeqCst))
+        (Utc::now() + chrono::Duration::milliseconds(self.ahead_ms.load(Ordering::SeqCst)))
+            .trunc_subsecs(6)
     }
 
     /// Unix seconds of `now`.

@@ -416,6 +416,28 @@ async fn the_listing_cache_is_invalidated_on_update_here_and_on_other_replicas()
         (price_on(&replica).await == 3500).then_some(())
     })
     .await;
+
+    // Stock a checkout takes here reaches the other replica's cached listing as well.
+    let stock_on = |app: &TestApp| {
+        let url = app.url("/api/v1/products?search=lamp");
+        let client = app.client.clone();
+        async move {
+            let page: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            page["data"][0]["stock"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(stock_on(&replica).await, 10);
+    let bob = crate::orders::buyer(&app, "bob@example.com").await;
+    let items = json!([{"product_id": item["id"], "quantity": 3}]);
+    assert_eq!(
+        crate::orders::order(&app, &bob, None, items).await.status(),
+        201
+    );
+    assert_eq!(stock_on(&app).await, 7, "the ordering replica at once");
+    eventually("the other replica to show the stock taken", || async {
+        (stock_on(&replica).await == 7).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -75,12 +75,15 @@ impl CatalogService {
         Ok(reserved)
     }
 
-    /// Stock is part of every read: other replicas see the version move, and this one drops
-    /// its reads once `tx` commits (whichever domain commits it).
+    /// Stock is part of every read: this replica drops its reads once `tx` commits
+    /// (whichever domain commits it), and other replicas learn of it from the version that
+    /// `announce_stock_moves` moves next.
     async fn stock_changed(&self, tx: &mut Tx) -> Result<(), ReserveError> {
-        repo::bump_version(tx).await.map_err(unavailable)?;
-        let reads = self.reads.clone();
-        tx.on_commit(move || reads.drop_all());
+        let (reads, moved) = (self.reads.clone(), self.stock_moved.clone());
+        tx.on_commit(move || {
+            reads.drop_all();
+            moved.notify_one();
+        });
         Ok(())
     }
 

@@ -89,7 +89,7 @@ mod mounting {
             let every = Duration::from_millis(settings.cache_check_ms);
             // A tenth of the hold, so stock comes back soon after it is due.
             let lapse_every = Duration::from_secs((settings.reservation_ttl_secs / 10).max(1));
-            let (watcher, keeper) = (svc.clone(), svc.clone());
+            let (watcher, keeper, announcer) = (svc.clone(), svc.clone(), svc.clone());
             // The keeper confirms and releases from orders' events. In one process the order's
             // own transaction has done both, so each event costs it one read; it still runs
             // there, because the queue keeps delivering to a subscribed group whether or not
@@ -120,6 +120,7 @@ mod mounting {
                 tasks: vec![
                     Box::new(move |stop| Box::pin(watcher.watch_version(every, stop))),
                     Box::new(move |stop| Box::pin(keeper.watch_reservations(lapse_every, stop))),
+                    Box::new(move |stop| Box::pin(announcer.announce_stock_moves(stop))),
                 ],
                 ..Mounted::default()
             })

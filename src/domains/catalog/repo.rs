@@ -510,20 +510,27 @@ pub async fn products(
 
 // ---- cache version
 
-/// The catalog's new version.
-pub async fn bump_version(tx: &mut Tx) -> Result<i64, DbError> {
-    let (version,): (i64,) = tx
-        .fetch_one(
-            Query::update()
-                .table(CatalogVersion::Table)
-                .value(
-                    CatalogVersion::Version,
-                    Expr::col(CatalogVersion::Version).add(1),
-                )
-                .and_where(Expr::col(CatalogVersion::Id).eq(1))
-                .returning(Query::returning().column(CatalogVersion::Version)),
+fn bump_statement() -> sea_query::UpdateStatement {
+    Query::update()
+        .table(CatalogVersion::Table)
+        .value(
+            CatalogVersion::Version,
+            Expr::col(CatalogVersion::Version).add(1),
         )
-        .await?;
+        .and_where(Expr::col(CatalogVersion::Id).eq(1))
+        .returning(Query::returning().column(CatalogVersion::Version))
+        .to_owned()
+}
+
+/// The catalog's new version, moved inside `tx`.
+pub async fn bump_version(tx: &mut Tx) -> Result<i64, DbError> {
+    let (version,): (i64,) = tx.fetch_one(&bump_statement()).await?;
+    Ok(version)
+}
+
+/// Moves the catalog's version in a statement of its own.
+pub async fn bump_version_now(db: &Db) -> Result<i64, DbError> {
+    let (version,): (i64,) = db.fetch_one(&bump_statement()).await?;
     Ok(version)
 }
 

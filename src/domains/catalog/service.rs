@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use prometheus::Registry;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -74,6 +76,8 @@ pub struct CatalogService {
     /// Public reads as served.
     pub(super) reads: Arc<ReadCache>,
     seen_version: AtomicI64,
+    /// Stock moved in a committed transaction; other replicas have not been told yet.
+    pub(super) stock_moved: Arc<Notify>,
     pub(super) reservation_ttl: chrono::Duration,
     pub(super) clock: Clock,
 }
@@ -95,6 +99,7 @@ impl CatalogService {
             files,
             reads: Arc::new(ReadCache::new(settings, registry)?),
             seen_version: AtomicI64::new(i64::MIN),
+            stock_moved: Arc::new(Notify::new()),
             reservation_ttl: chrono::Duration::seconds(settings.reservation_ttl_secs as i64),
             clock,
         })
@@ -112,6 +117,32 @@ impl CatalogService {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+
+    /// Tells other replicas that stock moved, once per batch of checkouts: the version moves
+    /// after their commits in a statement of its own, so checkouts do not queue on the
+    /// version's row while their transactions run. A move that commits while a bump runs
+    /// gets another bump. If the process dies between a commit and its bump, other replicas
+    /// show that stock figure late, until their cache's TTL.
+    pub async fn announce_stock_moves(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            let stopping = tokio::select! {
+                _ = self.stock_moved.notified() => false,
+                // A move committed just before the stop is still announced.
+                _ = stop.cancelled() => match self.stock_moved.notified().now_or_never() {
+                    Some(()) => true,
+                    None => return,
+                },
+            };
+            // Not recorded as seen: the watcher drops this replica's reads once more, which
+            // covers a write from elsewhere that this version also passes over.
+            if let Err(e) = repo::bump_version_now(&self.db).await {
+                tracing::warn!(error = %e, "could not move the catalog version after a stock change");
+            }
+            if stopping {
+                return;
             }
         }
     }

@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::contract::{OrderPlaced, StatusChanged, ORDER_PLACED, STATUS_CHANGED};
-use super::model::{Actor, Address, AddressInput, Order, OrderItem, PlaceOrder, Status};
+use super::model::{
+    Actor, Address, AddressInput, HistoryEntry, Order, OrderItem, PlaceOrder, Status,
+};
 use super::repo::{self, AddressFilter, NewOrder, OrderRow, Scope};
 use super::settings::OrdersSettings;
 use crate::domains::auth::contract::{Permission, Principal};
@@ -236,25 +238,15 @@ impl OrdersService {
             address: &address,
             id,
         };
-        let raced = match self.inventory.joined() {
+        match self.inventory.joined() {
             // The catalog in this process: stock and order commit together or not at all.
             Some(joined) => {
                 let mut tx = self.db.begin().await?;
                 let reserved = joined.take(&mut tx, id, &lines).await?;
-                self.write_order(tx, &order, reserved).await?
+                self.write_order(tx, &order, reserved).await
             }
-            None => self.place_with_reservation(&order, &lines).await?,
-        };
-        if let Some(placed) = raced {
-            return Ok(placed);
+            None => self.place_with_reservation(&order, &lines).await,
         }
-        let row = repo::order(&self.db, id)
-            .await?
-            .ok_or(OrderError::NotFound("no such order"))?;
-        Ok(Placed {
-            order: self.load(row).await?,
-            replayed: false,
-        })
     }
 
     /// Places an order whose stock lives in another process: the catalog holds it for this
@@ -263,7 +255,7 @@ impl OrdersService {
         &self,
         order: &NewOrderParts<'_>,
         lines: &[(Uuid, i64)],
-    ) -> Result<Option<Placed>, OrderError> {
+    ) -> Result<Placed, OrderError> {
         let id = order.id;
         let reserved = self.inventory.reserve(id, lines).await?;
         let written = match self.db.begin().await {
@@ -271,22 +263,23 @@ impl OrdersService {
             Err(e) => Err(e.into()),
         };
         match written {
-            Ok(None) => {}
-            Ok(Some(placed)) => {
+            Ok(placed) if placed.replayed => {
                 // The same key raced in from another request: answered as that one was.
                 self.give_back(id).await;
-                return Ok(Some(placed));
+                Ok(placed)
+            }
+            Ok(placed) => {
+                // Kept for good; if this call fails, the catalog confirms from `orders.order_placed`.
+                if let Err(e) = self.inventory.confirm(id).await {
+                    tracing::warn!(order = %id, error = %e, "stock not confirmed yet; the order event will");
+                }
+                Ok(placed)
             }
             Err(e) => {
                 self.give_back(id).await;
-                return Err(e);
+                Err(e)
             }
         }
-        // Kept for good; if this call fails, the catalog confirms from `orders.order_placed`.
-        if let Err(e) = self.inventory.confirm(id).await {
-            tracing::warn!(order = %id, error = %e, "stock not confirmed yet; the order event will");
-        }
-        Ok(None)
     }
 
     /// Gives an order's stock back now; if the catalog cannot be reached, the hold lapses.
@@ -297,13 +290,14 @@ impl OrdersService {
     }
 
     /// Writes the order, its items, first history entry and `orders.order_placed` in `tx`
-    /// and commits. `Some` when another request with the same key won the race.
+    /// and commits; answers with the order as written, or, when another request with the
+    /// same key won the race, with that one's order.
     async fn write_order(
         &self,
         mut tx: Tx,
         order: &NewOrderParts<'_>,
         reserved: Vec<Reserved>,
-    ) -> Result<Option<Placed>, OrderError> {
+    ) -> Result<Placed, OrderError> {
         let NewOrderParts {
             principal,
             key,
@@ -362,7 +356,7 @@ impl OrdersService {
             if let (DbError::UniqueViolation { .. }, Some(key)) = (&e, key) {
                 if let Some(existing) = repo::order_by_key(&self.db, principal.user_id, key).await?
                 {
-                    return self.replay(existing, hash).await.map(Some);
+                    return self.replay(existing, hash).await;
                 }
             }
             return Err(e.into());
@@ -382,11 +376,37 @@ impl OrdersService {
             buyer_id: principal.user_id,
             store_id,
             total,
-            currency,
+            currency: currency.clone(),
         };
         publish(&mut tx, Outgoing::new(ORDER_PLACED, id.to_string(), &event)).await?;
         tx.commit().await?;
-        Ok(None)
+        let (note, expires_at) = (new.note, new.expires_at);
+        // What the transaction wrote, as a read would return it (the clock's times are as
+        // precise as the database keeps them).
+        Ok(Placed {
+            order: Order {
+                id,
+                buyer_id: principal.user_id,
+                store_id,
+                status: Status::PendingPayment,
+                items,
+                total,
+                currency: event.currency,
+                address: address.clone(),
+                note: note.map(str::to_string),
+                expires_at,
+                history: vec![HistoryEntry {
+                    from: None,
+                    to: Status::PendingPayment,
+                    actor_id: Some(principal.user_id),
+                    reason: None,
+                    at: now,
+                }],
+                created_at: now,
+                updated_at: now,
+            },
+            replayed: false,
+        })
     }
 
     async fn replay(&self, existing: OrderRow, hash: &str) -> Result<Placed, OrderError> {
