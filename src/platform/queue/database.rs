@@ -26,7 +26,7 @@ use super::{
     QueueBackend, QueueError,
 };
 use crate::platform::config::QueueSettings;
-use crate::platform::db::{Db, DbError, Tx};
+use crate::platform::db::{Backend, Db, DbError, Tx};
 use crate::platform::metrics::QueueMetrics;
 
 #[derive(Iden)]
@@ -94,40 +94,39 @@ pub(super) async fn insert_message(tx: &mut Tx, message: Outgoing) -> Result<Uui
     )
     .await?;
 
-    let groups: Vec<(String,)> = tx
-        .fetch_all(
-            Query::select()
-                .column(QueueSubscriptions::Consumer)
-                .from(QueueSubscriptions::Table)
-                .and_where(Expr::col(QueueSubscriptions::Topic).eq(message.topic)),
-        )
-        .await?;
-    if groups.is_empty() {
-        return Ok(id);
-    }
+    // One delivery per subscribed group, chosen by the database in the same statement.
+    let new_id = match tx.backend() {
+        Backend::Postgres => Expr::cust("gen_random_uuid()"),
+        Backend::Sqlite => Expr::cust("randomblob(16)"),
+    };
     let mut insert = Query::insert();
-    insert.into_table(D::Table).columns([
-        D::Id,
-        D::MessageId,
-        D::Consumer,
-        D::Status,
-        D::Attempts,
-        D::AvailableAt,
-        D::CreatedAt,
-        D::UpdatedAt,
-    ]);
-    for (group,) in groups {
-        insert.values_panic([
-            Uuid::now_v7().into(),
-            id.into(),
-            group.into(),
-            PENDING.into(),
-            0i32.into(),
-            now.into(),
-            now.into(),
-            now.into(),
-        ]);
-    }
+    insert
+        .into_table(D::Table)
+        .columns([
+            D::Id,
+            D::MessageId,
+            D::Consumer,
+            D::Status,
+            D::Attempts,
+            D::AvailableAt,
+            D::CreatedAt,
+            D::UpdatedAt,
+        ])
+        .select_from(
+            Query::select()
+                .expr(new_id)
+                .expr(Expr::val(id))
+                .column(QueueSubscriptions::Consumer)
+                .expr(Expr::val(PENDING))
+                .expr(Expr::val(0i32))
+                .expr(Expr::val(now))
+                .expr(Expr::val(now))
+                .expr(Expr::val(now))
+                .from(QueueSubscriptions::Table)
+                .and_where(Expr::col(QueueSubscriptions::Topic).eq(message.topic))
+                .to_owned(),
+        )
+        .expect("as many values as columns");
     tx.execute(&insert).await?;
     Ok(id)
 }
