@@ -251,6 +251,9 @@ impl Application {
 
         let addr = self.local_addr();
         let workers_stop = CancellationToken::new();
+        let db = self.platform.db.clone();
+        let relay_stop = workers_stop.clone();
+        tokio::spawn(async move { db.relay_signals(relay_stop).await });
         for task in self.tasks {
             tokio::spawn(task(workers_stop.clone()));
         }

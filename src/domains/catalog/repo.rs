@@ -522,15 +522,13 @@ fn bump_statement() -> sea_query::UpdateStatement {
         .to_owned()
 }
 
+/// Signalled by every commit that moved the version: other replicas read it at once.
+pub const VERSION_SIGNAL: &str = "catalog.version";
+
 /// The catalog's new version, moved inside `tx`.
 pub async fn bump_version(tx: &mut Tx) -> Result<i64, DbError> {
+    tx.mark_published(VERSION_SIGNAL);
     let (version,): (i64,) = tx.fetch_one(&bump_statement()).await?;
-    Ok(version)
-}
-
-/// Moves the catalog's version in a statement of its own.
-pub async fn bump_version_now(db: &Db) -> Result<i64, DbError> {
-    let (version,): (i64,) = db.fetch_one(&bump_statement()).await?;
     Ok(version)
 }
 

@@ -105,9 +105,18 @@ impl CatalogService {
         })
     }
 
-    /// Drops the read cache whenever another replica wrote to the catalog.
+    /// Drops the read cache whenever another replica wrote to the catalog: looks at the
+    /// version when a replica's commit is signalled (PostgreSQL), and every `every` in any case.
     pub async fn watch_version(self: Arc<Self>, every: Duration, stop: CancellationToken) {
+        let moved = self
+            .db
+            .signals()
+            .listen(&[repo::VERSION_SIGNAL.to_string()]);
         loop {
+            // Listening before the read, so a move meanwhile is not missed.
+            let signalled = moved.notified();
+            tokio::pin!(signalled);
+            signalled.as_mut().enable();
             match repo::version(&self.db).await {
                 // Versions only grow; an older reading (raced by a write here) changes nothing.
                 Ok(v) if v > self.seen_version.fetch_max(v, Ordering::SeqCst) => self.drop_cache(),
@@ -117,6 +126,7 @@ impl CatalogService {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}
+                _ = &mut signalled => {}
             }
         }
     }
@@ -138,13 +148,19 @@ impl CatalogService {
             };
             // Not recorded as seen: the watcher drops this replica's reads once more, which
             // covers a write from elsewhere that this version also passes over.
-            if let Err(e) = repo::bump_version_now(&self.db).await {
+            if let Err(e) = self.bump_version_now().await {
                 tracing::warn!(error = %e, "could not move the catalog version after a stock change");
             }
             if stopping {
                 return;
             }
         }
+    }
+
+    async fn bump_version_now(&self) -> Result<(), DbError> {
+        let mut tx = self.db.begin().await?;
+        repo::bump_version(&mut tx).await?;
+        tx.commit().await
     }
 
     fn drop_cache(&self) {

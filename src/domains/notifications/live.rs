@@ -1,7 +1,8 @@
 //! Live in-app notifications for `GET /notifications/stream`. A notification written on this
-//! replica is announced at once; one written on another replica is found by a poll of recent
-//! rows (every `notifications.stream_poll_ms`, only while someone listens). Both paths meet
-//! here and each notification is announced once.
+//! replica is announced at once; one written on another replica is found by a look at recent
+//! rows, only while someone listens here: at once when that replica's commit is signalled
+//! (PostgreSQL), and every `notifications.stream_poll_ms` in any case. Both paths meet here
+//! and each notification is announced once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -71,11 +72,18 @@ impl LiveFeed {
         every: Duration,
         stop: CancellationToken,
     ) {
+        let created = db.signals().listen(&[repo::CREATED_SIGNAL.to_string()]);
+        // Listening before each look, so a commit during it is not missed.
+        let mut signalled = Box::pin(created.notified());
         loop {
+            signalled.as_mut().enable();
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}
+                _ = &mut signalled => {}
             }
+            signalled.set(created.notified());
+            signalled.as_mut().enable();
             self.forget_old();
             if self.sender.receiver_count() == 0 {
                 continue;

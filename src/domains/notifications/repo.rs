@@ -192,8 +192,12 @@ pub struct NewNotification<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// Signalled by every commit that wrote a notification: other replicas' live streams look.
+pub const CREATED_SIGNAL: &str = "notifications.created";
+
 /// A unique violation means the same source already notified this user.
 pub async fn insert_notification(tx: &mut Tx, n: &NewNotification<'_>) -> Result<(), DbError> {
+    tx.mark_published(CREATED_SIGNAL);
     tx.execute(
         Query::insert()
             .into_table(N::Table)

@@ -29,6 +29,7 @@ pub use error::DbError;
 pub use schema::{ColumnInfo, Schema};
 
 use crate::platform::config::Settings;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -196,6 +197,14 @@ impl Db {
         &self.signals
     }
 
+    /// Carries signals to and from the other processes on this database until `stop`
+    /// (PostgreSQL; on SQLite other processes poll, and this returns at once).
+    pub async fn relay_signals(&self, stop: CancellationToken) {
+        if let Pools::Postgres(pool) = &self.pools {
+            self.signals.clone().relay(pool.clone(), stop).await;
+        }
+    }
+
     /// Round trip to the server (readiness).
     pub async fn ping(&self) -> Result<(), DbError> {
         match &self.pools {
@@ -275,7 +284,8 @@ impl Tx {
         }
     }
 
-    /// Wakes the listeners of `topic` (see `Db::signals`) once this transaction commits.
+    /// Wakes the listeners of `topic` (see `Db::signals`), in this process and others, once
+    /// this transaction commits: a queue topic, or a name of a waiter's own.
     pub fn mark_published(&mut self, topic: &str) {
         if !self.published.iter().any(|t| t == topic) {
             self.published.push(topic.to_string());
@@ -313,7 +323,7 @@ impl Tx {
             TxConn::Postgres(tx) => tx.commit().await?,
         }
         if !self.published.is_empty() {
-            self.signals.ring(&self.published);
+            self.signals.committed(&self.published);
         }
         for then in self.after_commit {
             then();
