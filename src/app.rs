@@ -133,11 +133,13 @@ impl ApplicationBuilder {
             .await
             .context("registering queue subscriptions")?;
 
+        let draining = CancellationToken::new();
         let health_state = HealthState {
             db,
             queue,
             metrics: metrics.clone(),
             domains: domains::enabled().iter().map(|d| d.name).collect(),
+            draining: draining.clone(),
         };
         let (mut router, _) = OpenApiRouter::new()
             .merge(health::routes().with_state(health_state.clone()))
@@ -180,7 +182,13 @@ impl ApplicationBuilder {
             let rl = &settings.server.rate_limit;
             RateLimit::new(rl.per_second, rl.burst)
         });
-        let router = platform_http::apply_layers(router, &settings, metrics, limiter.clone());
+        let router = platform_http::apply_layers(
+            router,
+            &settings,
+            metrics,
+            limiter.clone(),
+            draining.clone(),
+        );
 
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&addr)
@@ -195,6 +203,7 @@ impl ApplicationBuilder {
             tasks,
             limiter,
             shutdown: CancellationToken::new(),
+            draining,
             os_signals: self.os_signals,
         })
     }
@@ -208,6 +217,8 @@ pub struct Application {
     tasks: Vec<Task>,
     limiter: Option<Arc<RateLimit>>,
     shutdown: CancellationToken,
+    /// Cancelled when shutdown begins; the listener closes `server.drain_secs` later.
+    draining: CancellationToken,
     os_signals: bool,
 }
 
@@ -237,8 +248,9 @@ impl Application {
         self.shutdown.clone()
     }
 
-    /// Serves until shutdown: then stops accepting, lets in-flight requests and running jobs
-    /// finish within `server.shutdown_grace_secs`, and closes the database.
+    /// Serves until shutdown: then drains for `server.drain_secs` (not ready, still serving),
+    /// stops accepting, lets in-flight requests and running jobs finish within
+    /// `server.shutdown_grace_secs`, and closes the database.
     pub async fn run(self) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
         let grace = Duration::from_secs(self.platform.settings.server.shutdown_grace_secs);
@@ -270,14 +282,22 @@ impl Application {
             domains = ?domains::enabled().iter().map(|d| d.name).collect::<Vec<_>>(),
             "listening"
         );
+        let drain = Duration::from_secs(self.platform.settings.server.drain_secs);
+        let stop_accepting = CancellationToken::new();
+        tokio::spawn(drain_then_stop(
+            shutdown.clone(),
+            self.draining.clone(),
+            drain,
+            stop_accepting.clone(),
+        ));
         let server = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
         let deadline = async {
-            shutdown.cancelled().await;
+            stop_accepting.cancelled().await;
             tracing::info!(grace_secs = grace.as_secs(), "shutting down");
             tokio::time::sleep(grace).await;
         };
@@ -296,6 +316,25 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Once shutdown is asked for: not ready at once, then after `drain` no longer accepting.
+async fn drain_then_stop(
+    shutdown: CancellationToken,
+    draining: CancellationToken,
+    drain: Duration,
+    stop_accepting: CancellationToken,
+) {
+    shutdown.cancelled().await;
+    draining.cancel();
+    if !drain.is_zero() {
+        tracing::info!(
+            drain_secs = drain.as_secs(),
+            "draining: not ready, still serving"
+        );
+        tokio::time::sleep(drain).await;
+    }
+    stop_accepting.cancel();
 }
 
 /// Registers the handlers now, so a signal that arrives right after start-up is not lost.

@@ -114,6 +114,10 @@ pub struct ServerSettings {
     /// Memory for uploads and attachments handled whole, in MiB (see `platform::budget`).
     pub large_body_memory_mib: usize,
     pub shutdown_grace_secs: u64,
+    /// On SIGTERM, how long `/readyz` answers 503 while requests are still served (each
+    /// answered with `Connection: close`), so a load balancer stops routing here before the
+    /// listener closes.
+    pub drain_secs: u64,
     pub trusted_proxies: Vec<IpNet>,
     /// The shared secret processes of one deployment present to each other's `/internal/v1`
     /// routes. Unset: those routes are not served (one process needs none).

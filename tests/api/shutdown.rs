@@ -82,3 +82,46 @@ async fn requests_over_the_timeout_get_503() {
     let body = crate::helpers::assert_problem(response, 503).await;
     assert_eq!(body["type"], "urn:agora:problem:unavailable");
 }
+
+#[tokio::test]
+async fn a_draining_replica_is_not_ready_but_serves_until_its_drain_ends() {
+    const DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
+    let app = spawn_app_with(|s| s.server.drain_secs = DRAIN.as_secs(), |b| b).await;
+    let before = app.get("/health").await;
+    assert!(before.headers().get("connection").is_none(), "kept alive");
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    let began = std::time::Instant::now();
+    app.shutdown.cancel();
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503, "a load balancer stops routing here");
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "draining");
+    let served = app.get("/api/v1/info").await;
+    assert_eq!(served.status(), 200, "requests are still served");
+    assert_eq!(
+        served.headers()["connection"],
+        "close",
+        "and their connections closed after them"
+    );
+
+    eventually("new connections to be refused", || async {
+        client()
+            .get(app.url("/health"))
+            .send()
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        began.elapsed() >= DRAIN,
+        "the listener closed after {:?}, before the drain ended",
+        began.elapsed()
+    );
+    tokio::time::timeout(PATIENCE, app.handle)
+        .await
+        .expect("the application stops after draining")
+        .unwrap()
+        .unwrap();
+}

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,6 +23,8 @@ pub struct HealthState {
     pub metrics: Metrics,
     /// The domains compiled into this binary, for `/info`.
     pub domains: Vec<&'static str>,
+    /// Cancelled when shutdown begins: from then on this replica is not ready.
+    pub draining: CancellationToken,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -33,7 +36,8 @@ pub struct Liveness {
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
     /// `ok` when every check passes, `degraded` when the queue's broker is out of reach
-    /// (still ready: messages wait in the outbox), else `unavailable`.
+    /// (still ready: messages wait in the outbox), `draining` once shutdown has begun (requests
+    /// are still served for `server.drain_secs`), else `unavailable`.
     #[schema(example = "ok")]
     pub status: &'static str,
     pub checks: ReadinessChecks,
@@ -113,7 +117,8 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
         ("ok".to_string(), false)
     };
     // A degraded queue still takes work (it waits in the outbox): ready, but say so.
-    let ready = database == "ok" && migrations == "ok" && (queue == "ok" || degraded);
+    let draining = state.draining.is_cancelled();
+    let ready = !draining && database == "ok" && migrations == "ok" && (queue == "ok" || degraded);
     let status = if ready {
         StatusCode::OK
     } else {
@@ -121,6 +126,7 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
     };
     let body = Readiness {
         status: match (ready, degraded) {
+            _ if draining => "draining",
             (false, _) => "unavailable",
             (true, true) => "degraded",
             (true, false) => "ok",

@@ -8,6 +8,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{MakeRequestId, RequestId};
 use tracing::Instrument;
 
@@ -34,6 +35,22 @@ fn request_id(req: &Request) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string()
+}
+
+/// While draining, every answer closes its connection: a proxy's kept-alive connections end
+/// cleanly after a response, so none is found idle and cut when the listener closes.
+pub async fn close_when_draining(
+    State(draining): State<CancellationToken>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(req).await;
+    if draining.is_cancelled() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// One span per request (its fields reach every log line inside), one access-log line, and

@@ -16,6 +16,7 @@ use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::Response;
 use axum::Router;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -48,6 +49,7 @@ pub fn apply_layers(
     settings: &Settings,
     metrics: Metrics,
     limiter: Option<Arc<RateLimit>>,
+    draining: CancellationToken,
 ) -> Router {
     let server = &settings.server;
     let request_id = HeaderName::from_static(REQUEST_ID);
@@ -55,6 +57,10 @@ pub fn apply_layers(
         Some(limiter) => router.layer(from_fn_with_state(limiter, limit_unless_probe)),
         None => router,
     };
+    let router = router.layer(from_fn_with_state(
+        draining,
+        middleware::close_when_draining,
+    ));
     router.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(
