@@ -18,7 +18,7 @@ use crate::platform::clock::Clock;
 use crate::platform::config::Settings;
 use crate::platform::db::Db;
 use crate::platform::http::health::{self, HealthState};
-use crate::platform::http::rate_limit::RateLimit;
+use crate::platform::http::rate_limit::{LimitStore, RateLimit};
 use crate::platform::http::{self as platform_http, middleware, API_PREFIX};
 use crate::platform::mailer::{self, Mailer};
 use crate::platform::metrics::Metrics;
@@ -122,6 +122,8 @@ impl ApplicationBuilder {
                     .large_body_memory_mib
                     .saturating_mul(1 << 20),
             ),
+            limit_store: LimitStore::from_settings(&settings.server.limit_store, &metrics.registry)
+                .await?,
         };
 
         let mounted = domains::mount(&platform)?;
@@ -180,7 +182,7 @@ impl ApplicationBuilder {
 
         let limiter = settings.server.rate_limit.enabled.then(|| {
             let rl = &settings.server.rate_limit;
-            RateLimit::new(rl.per_second, rl.burst)
+            RateLimit::new(&platform.limit_store, "api", rl.per_second, rl.burst)
         });
         let router = platform_http::apply_layers(
             router,

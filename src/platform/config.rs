@@ -125,6 +125,8 @@ pub struct ServerSettings {
     pub service_key: Option<Secret>,
     pub cors: CorsSettings,
     pub rate_limit: RateLimitSettings,
+    /// Where the buckets of every rate limit (this one, `auth.rate_limit`) are kept.
+    pub limit_store: crate::platform::http::rate_limit::LimitStoreSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -402,6 +404,9 @@ impl Settings {
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "expected at least 1"));
+        }
+        if let Err((key, why)) = self.server.limit_store.validate() {
+            return Err(invalid(key, why));
         }
         if self.server.large_body_memory_mib == 0 {
             return Err(invalid(

@@ -38,6 +38,8 @@ pub struct Platform {
     pub clock: Clock,
     /// Memory for uploads and attachments handled whole; see `platform::budget`.
     pub large_bodies: budget::MemoryBudget,
+    /// Where rate limits keep their buckets (`server.limit_store`).
+    pub limit_store: http::rate_limit::LimitStore,
 }
 
 /// A domain's name and one line on what it does (its OpenAPI tag).

@@ -89,7 +89,9 @@ mod mounting {
                 svc: svc.clone(),
                 authenticator: svc.clone(),
             };
-            let limit = rl.enabled.then(|| RateLimit::new(rl.per_second, rl.burst));
+            let limit = rl
+                .enabled
+                .then(|| RateLimit::new(&platform.limit_store, "auth", rl.per_second, rl.burst));
             Ok(Mounted {
                 api: http::routes(limit).with_state(state.clone()),
                 root: http::root_routes().with_state(state),
