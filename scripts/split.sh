@@ -24,16 +24,8 @@ build() {
   done
 }
 
-ensure_nginx() {
-  if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then return; fi
-  echo "installing nginx (Debian package)"
-  # Installed for this script to run; the package's own service is not started.
-  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-  chmod +x /usr/sbin/policy-rc.d
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null ||
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }
-  rm -f /usr/sbin/policy-rc.d
-}
+# shellcheck source=scripts/nginx.sh
+source scripts/nginx.sh
 
 run() {
   ensure_nginx

@@ -2,11 +2,12 @@
 # The whole test suite, as CI runs it (.ci/run calls this script):
 #   formatting and lints, unit tests, the integration suite on SQLite and on PostgreSQL,
 #   the API contract fuzzed against a live server (scripts/contract.sh), every domain built
-#   on its own and run as seven processes behind nginx (scripts/split.sh), and the container
+#   on its own and run as seven processes behind nginx (scripts/split.sh), three replicas
+#   behind nginx through a rolling restart and a SIGKILL (scripts/replicas.sh), and the container
 #   image and compose stack
 #   (scripts/container.sh, which installs Docker and makes its base images when missing).
 # Needs: the Rust toolchain, python3, PostgreSQL on 127.0.0.1:5432 (trust auth, or set
-# TEST_POSTGRES_URL). Installs aiosmtpd (the SMTP test server) when it is missing, and tansu
+# TEST_POSTGRES_URL), Redis on 127.0.0.1:6379 (or TEST_REDIS_URL). Installs aiosmtpd (the SMTP test server) when it is missing, and tansu
 # (a Kafka-protocol broker, built from crates.io once: about 20 minutes on 2 cores) under
 # ~/.cache/agora/tools, then runs it for the Kafka tests.
 set -euo pipefail
@@ -20,6 +21,21 @@ TOOLS="${AGORA_TOOLS_DIR:-$HOME/.cache/agora/tools}"
 TANSU_VERSION=0.6.0
 
 step() { printf '\n==> %s\n' "$*"; }
+
+redis_up() {
+  python3 -c 'import socket; socket.create_connection(("127.0.0.1", 6379), 1).close()' 2>/dev/null
+}
+
+# Redis keeps the rate limits shared by replicas (tests/api/rate_limit.rs, scripts/replicas.sh).
+ensure_redis() {
+  if [ -n "${TEST_REDIS_URL:-}" ] || redis_up; then return; fi
+  if command -v redis-server >/dev/null 2>&1; then
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+    for _ in $(seq 1 30); do redis_up && return; sleep 0.2; done
+  fi
+  echo "Redis is not reachable on 127.0.0.1:6379; start it or set TEST_REDIS_URL" >&2
+  exit 1
+}
 
 ensure_postgres() {
   if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return; fi
@@ -84,6 +100,7 @@ trap cleanup EXIT
 
 step "prerequisites"
 ensure_postgres
+ensure_redis
 ensure_aiosmtpd
 ensure_tansu
 start_tansu
@@ -111,6 +128,9 @@ TEST_DATABASE_URL="$POSTGRES_URL" cargo test --locked --features kafka --test ap
 step "the API contract against a live server (schemathesis)"
 cargo build --locked --features kafka --bin agora
 bash scripts/contract.sh "$CARGO_TARGET_DIR/debug/agora"
+
+step "three replicas behind nginx: rolling restart and SIGKILL under load (scripts/replicas.sh)"
+bash scripts/replicas.sh "$CARGO_TARGET_DIR/debug/agora"
 
 step "every domain built alone, and split into processes behind nginx (scripts/split.sh)"
 cargo check --locked --no-default-features

@@ -124,6 +124,7 @@ impl ApplicationBuilder {
             ),
             limit_store: LimitStore::from_settings(&settings.server.limit_store, &metrics.registry)
                 .await?,
+            stopping: CancellationToken::new(),
         };
 
         let mounted = domains::mount(&platform)?;
@@ -285,7 +286,7 @@ impl Application {
             "listening"
         );
         let drain = Duration::from_secs(self.platform.settings.server.drain_secs);
-        let stop_accepting = CancellationToken::new();
+        let stop_accepting = self.platform.stopping.clone();
         tokio::spawn(drain_then_stop(
             shutdown.clone(),
             self.draining.clone(),

@@ -40,6 +40,9 @@ pub struct Platform {
     pub large_bodies: budget::MemoryBudget,
     /// Where rate limits keep their buckets (`server.limit_store`).
     pub limit_store: http::rate_limit::LimitStore,
+    /// Cancelled when the server stops accepting connections (after the drain): long-lived
+    /// responses such as event streams end then.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 /// A domain's name and one line on what it does (its OpenAPI tag).

@@ -125,3 +125,39 @@ async fn a_draining_replica_is_not_ready_but_serves_until_its_drain_ends() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn open_event_streams_end_when_the_listener_closes_rather_than_hold_the_grace() {
+    let app = spawn_app_with(|s| s.server.shutdown_grace_secs = PATIENCE.as_secs(), |b| b).await;
+    let (_, tokens) = app.register("grace@example.com").await;
+    let mut stream = app
+        .client
+        .get(app.url("/api/v1/notifications/stream"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(stream.chunk().await.unwrap().is_some(), "the stream opens");
+
+    let began = std::time::Instant::now();
+    app.shutdown.cancel();
+    // The stream ends (rather than staying open until the grace runs out)...
+    while tokio::time::timeout(PATIENCE, stream.chunk())
+        .await
+        .expect("the stream ends")
+        .unwrap_or(None)
+        .is_some()
+    {}
+    // ...and so the application stops long before its grace of a minute is over.
+    tokio::time::timeout(PATIENCE, app.handle)
+        .await
+        .expect("the application stops")
+        .unwrap()
+        .unwrap();
+    assert!(
+        began.elapsed() < PATIENCE / 2,
+        "stopped after {:?}",
+        began.elapsed()
+    );
+}

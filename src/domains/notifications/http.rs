@@ -246,6 +246,7 @@ async fn stream(
         },
     );
     let events = futures::StreamExt::chain(futures::stream::iter([Ok(first)]), live);
+    let events = futures::StreamExt::take_until(events, state.svc.live.closing.clone().cancelled_owned());
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

@@ -24,15 +24,19 @@ const LOOKBACK: Duration = Duration::from_secs(10);
 
 pub struct LiveFeed {
     sender: broadcast::Sender<Notification>,
+    /// Cancelled as the server stops accepting: open streams end then, so they do not hold
+    /// the shutdown for its whole grace, and their clients connect again elsewhere.
+    pub closing: CancellationToken,
     /// Announced recently, with when; forgotten after twice the lookback.
     announced: Mutex<HashMap<Uuid, Instant>>,
     pub clients: IntGauge,
 }
 
 impl LiveFeed {
-    pub fn new(clients: IntGauge) -> Self {
+    pub fn new(clients: IntGauge, closing: CancellationToken) -> Self {
         Self {
             sender: broadcast::channel(1024).0,
+            closing,
             announced: Mutex::new(HashMap::new()),
             clients,
         }

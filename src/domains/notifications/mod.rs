@@ -94,7 +94,7 @@ mod mounting {
                 "Clients connected to GET /notifications/stream on this replica",
             )?;
             registry.register(Box::new(clients.clone()))?;
-            let live = Arc::new(LiveFeed::new(clients));
+            let live = Arc::new(LiveFeed::new(clients, platform.stopping.clone()));
             let svc = Arc::new(NotificationService::new(
                 platform.db.clone(),
                 directory,
