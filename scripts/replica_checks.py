@@ -3,7 +3,9 @@ docker/nginx/agora.conf with the upstream addresses filled in), rate limits shar
 real SMTP server (aiosmtpd), under a mixed load from several client addresses while each
 replica in turn is restarted. Standard library only.
 
-    replica_checks.py BINARY
+    replica_checks.py BINARY            the checks (scripts/replicas.sh)
+    replica_checks.py BINARY bench      requests/s through nginx to three replicas and to one
+                                        (wrk; rate limits off), printed, not asserted
 
 Runs twice: a rolling SIGTERM restart (nothing may fail), then one replica killed by SIGKILL
 (requests nginx can pass on are passed on; whatever a client was told was accepted is there
@@ -59,8 +61,9 @@ def port_open(port):
 
 
 class Cluster:
-    def __init__(self, binary, work):
+    def __init__(self, binary, work, limits=True):
         self.binary = binary
+        self.limits = limits
         self.work = work
         self.run = uuid.uuid4().hex[:8]
         self.admin_url = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -113,6 +116,9 @@ class Cluster:
             "AGORA__LOG__FORMAT": "json",
             "AGORA__LOG__LEVEL": "warn",
         })
+        if not self.limits:
+            env["AGORA__SERVER__RATE_LIMIT__ENABLED"] = "false"
+            env["AGORA__AUTH__RATE_LIMIT__ENABLED"] = "false"
         return env
 
     def start(self, i):
@@ -155,41 +161,44 @@ class Cluster:
             self.start(i)
         for i in range(1, REPLICAS):
             self.ready(i)
-        self.start_nginx()
+        self.entry_port = self.start_nginx()
 
-    def start_nginx(self):
-        """docker/nginx/agora.conf, with this cluster's replicas as its upstream servers."""
+    def start_nginx(self, ports=None, name="nginx"):
+        """docker/nginx/agora.conf in front of `ports` (every replica by default); its port."""
+        ports = ports or self.ports
         with open(NGINX_CONF) as f:
             site = f.read()
-        servers = "".join(f"    server 127.0.0.1:{port} max_fails=3 fail_timeout=10s;\n" for port in self.ports)
+        servers = "".join(f"    server 127.0.0.1:{port} max_fails=3 fail_timeout=10s;\n" for port in ports)
         site, upstreams = re.subn(r"(upstream agora \{\n)(?:.*\n)*?(?=    # Idle connections)",
                                   lambda m: m.group(1) + servers, site)
         assert upstreams == 1, "docker/nginx/agora.conf: no upstream block to fill in"
-        self.entry_port = free_port()
-        site, listens = re.subn(r"listen 80 default_server;", f"listen 127.0.0.1:{self.entry_port};", site)
+        entry_port = free_port()
+        site, listens = re.subn(r"listen 80 default_server;", f"listen 127.0.0.1:{entry_port};", site)
         assert listens == 1, "docker/nginx/agora.conf: no `listen 80` to replace"
-        site = site.replace("/var/log/nginx/access.log", os.path.join(self.work, "nginx-access.log"))
-        with open(os.path.join(self.work, "agora.conf"), "w") as f:
+        site = site.replace("/var/log/nginx/access.log", os.path.join(self.work, f"{name}-access.log"))
+        with open(os.path.join(self.work, f"{name}-site.conf"), "w") as f:
             f.write(site)
-        conf = os.path.join(self.work, "nginx.conf")
+        conf = os.path.join(self.work, f"{name}.conf")
+        temp = os.path.join(self.work, f"{name}-temp")
         with open(conf, "w") as f:
             f.write(f"""daemon off;
 master_process off;
-pid {self.work}/nginx.pid;
-error_log {self.work}/nginx-error.log warn;
+pid {self.work}/{name}.pid;
+error_log {self.work}/{name}-error.log warn;
 events {{ worker_connections 2048; }}
 http {{
-    client_body_temp_path {self.work}/nginx-body;
-    proxy_temp_path {self.work}/nginx-proxy;
-    fastcgi_temp_path {self.work}/nginx-fastcgi;
-    uwsgi_temp_path {self.work}/nginx-uwsgi;
-    scgi_temp_path {self.work}/nginx-scgi;
-    include {self.work}/agora.conf;
+    client_body_temp_path {temp}-body;
+    proxy_temp_path {temp}-proxy;
+    fastcgi_temp_path {temp}-fastcgi;
+    uwsgi_temp_path {temp}-uwsgi;
+    scgi_temp_path {temp}-scgi;
+    include {self.work}/{name}-site.conf;
 }}
 """)
         self.helpers.append(subprocess.Popen(["nginx", "-p", self.work, "-c", conf]))
-        eventually("nginx", lambda: port_open(self.entry_port))
-        log(f"nginx on 127.0.0.1:{self.entry_port} in front of {REPLICAS} replicas")
+        eventually("nginx", lambda: port_open(entry_port))
+        log(f"{name} on 127.0.0.1:{entry_port} in front of {len(ports)} replica(s)")
+        return entry_port
 
     def stop(self):
         for process in [p for p in self.processes if p] + self.helpers:
@@ -554,8 +563,36 @@ def measure_signals(cluster, shop):
                           {"email": shop.buyer_email, "password": PASSWORD})["access_token"]
 
 
+def wrk(url, seconds=10, connections=32):
+    """(requests/s, p99 ms) of GETs of `url`."""
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+                         check=True, capture_output=True, text=True).stdout
+    assert "Non-2xx" not in out, out
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()
+    return rate, float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+def bench(binary):
+    work = tempfile.mkdtemp(prefix="agora-replicas-bench-")
+    cluster = Cluster(binary, work, limits=False)
+    try:
+        cluster.start_all()
+        one = cluster.start_nginx(cluster.ports[:1], "one")
+        shop = Shop(cluster)
+        for path in ("/api/v1/products?limit=10&sort=price", f"/api/v1/products/{shop.products[0]}"):
+            for label, port in (("three replicas", cluster.entry_port), ("one replica", one)):
+                rate, p99 = wrk(f"http://127.0.0.1:{port}{path}")
+                log(f"GET {path} through nginx to {label}: {rate:.0f} requests/s, p99 {p99:.1f} ms")
+    finally:
+        cluster.stop()
+    shutil_rmtree(work)
+
+
 def main():
     binary = os.path.abspath(sys.argv[1])
+    if sys.argv[2:] == ["bench"]:
+        return bench(binary)
     work = tempfile.mkdtemp(prefix="agora-replicas-")
     cluster = Cluster(binary, work)
     try:
