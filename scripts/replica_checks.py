@@ -38,7 +38,8 @@ REPLICAS = 3
 # Per client and second, with as large a burst, on every route (auth's too).
 RATE = 20
 REVOCATION_SECS = 2
-DRAIN_SECS = 2
+# As in docker-compose.yml: longer than nginx's upstream keepalive_timeout (2 s).
+DRAIN_SECS = 3
 LOAD_SECS = 30
 # Slow polls, so only the signals between replicas can bring a change in time.
 SLOW_POLL_MS = 10_000
