@@ -1,10 +1,12 @@
 //! Composition root: builds the platform, mounts each enabled domain, serves, shuts down.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +19,7 @@ use crate::platform::budget::MemoryBudget;
 use crate::platform::clock::Clock;
 use crate::platform::config::Settings;
 use crate::platform::db::Db;
+use crate::platform::http::drain::{DrainingListener, InFlight};
 use crate::platform::http::health::{self, HealthState};
 use crate::platform::http::rate_limit::{LimitStore, RateLimit};
 use crate::platform::http::{self as platform_http, middleware, API_PREFIX};
@@ -137,6 +140,7 @@ impl ApplicationBuilder {
             .context("registering queue subscriptions")?;
 
         let draining = CancellationToken::new();
+        let in_flight = Arc::new(InFlight::default());
         let health_state = HealthState {
             db,
             queue,
@@ -191,6 +195,7 @@ impl ApplicationBuilder {
             metrics,
             limiter.clone(),
             draining.clone(),
+            in_flight.clone(),
         );
 
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
@@ -207,6 +212,7 @@ impl ApplicationBuilder {
             limiter,
             shutdown: CancellationToken::new(),
             draining,
+            in_flight,
             os_signals: self.os_signals,
         })
     }
@@ -222,6 +228,8 @@ pub struct Application {
     shutdown: CancellationToken,
     /// Cancelled when shutdown begins; the listener closes `server.drain_secs` later.
     draining: CancellationToken,
+    /// Requests being handled, for shutdown to wait on.
+    in_flight: Arc<InFlight>,
     os_signals: bool,
 }
 
@@ -293,19 +301,28 @@ impl Application {
             drain,
             stop_accepting.clone(),
         ));
+        // Once the drain ends the listener closes; connections already accepted are still
+        // served, and the server stops when no request has run for a moment (see
+        // platform::http::drain), or when the grace is over.
+        let listener = DrainingListener::new(self.listener, stop_accepting.clone()).tap_io(|_| {});
         let server = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
-        let deadline = async {
+        );
+        let in_flight = self.in_flight.clone();
+        let finished = async {
             stop_accepting.cancelled().await;
             tracing::info!(grace_secs = grace.as_secs(), "shutting down");
+            in_flight.quiet_for(QUIET).await;
+        };
+        let deadline = async {
+            stop_accepting.cancelled().await;
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            served = server => served.context("serving HTTP")?,
+            served = server.into_future() => served.context("serving HTTP")?,
+            _ = finished => {}
             _ = deadline => tracing::warn!("grace period over with requests still running"),
         }
 
@@ -320,6 +337,10 @@ impl Application {
         Ok(())
     }
 }
+
+/// After the listener closed, how long no request may have run before the server stops: a
+/// request already on its way over an accepted connection arrives well within it.
+const QUIET: Duration = Duration::from_millis(250);
 
 /// Once shutdown is asked for: not ready at once, then after `drain` no longer accepting.
 async fn drain_then_stop(

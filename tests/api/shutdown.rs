@@ -161,3 +161,32 @@ async fn open_event_streams_end_when_the_listener_closes_rather_than_hold_the_gr
         began.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_request_on_a_connection_accepted_before_the_listener_closed_is_answered() {
+    let app = spawn_app_with(|s| s.server.drain_secs = 0, |b| b).await;
+    // Kept alive in the client's pool: accepted before the shutdown.
+    let pooled = client();
+    assert_eq!(
+        pooled
+            .get(app.url("/api/v1/info"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.shutdown.cancel();
+    eventually("the listener to close", || async {
+        client()
+            .get(app.url("/health"))
+            .send()
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    // A proxy sending over its open connection right then gets its answer, not a reset.
+    let late = pooled.get(app.url("/api/v1/info")).send().await;
+    assert_eq!(late.expect("answered").status(), 200);
+}

@@ -2,6 +2,7 @@
 
 pub mod cached;
 pub mod client_ip;
+pub mod drain;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -50,6 +51,7 @@ pub fn apply_layers(
     metrics: Metrics,
     limiter: Option<Arc<RateLimit>>,
     draining: CancellationToken,
+    in_flight: Arc<drain::InFlight>,
 ) -> Router {
     let server = &settings.server;
     let request_id = HeaderName::from_static(REQUEST_ID);
@@ -61,40 +63,42 @@ pub fn apply_layers(
         draining,
         middleware::close_when_draining,
     ));
-    router.layer(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(
-                request_id.clone(),
-                MakeRequestUuidV7,
-            ))
-            .layer(PropagateRequestIdLayer::new(request_id))
-            .layer(from_fn_with_state(
-                Arc::new(server.trusted_proxies.clone()),
-                client_ip::find_client_ip,
-            ))
-            .layer(from_fn_with_state(metrics, middleware::observe))
-            .layer(cors(&server.cors.allowed_origins))
-            .layer(CompressionLayer::new())
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::X_FRAME_OPTIONS,
-                HeaderValue::from_static("DENY"),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ))
-            .layer(from_fn(middleware::problem_json))
-            .layer(CatchPanicLayer::custom(middleware::panicked))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Duration::from_secs(server.request_timeout_secs),
-            ))
-            .layer(DefaultBodyLimit::max(server.body_limit_bytes)),
-    )
+    router
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(
+                    request_id.clone(),
+                    MakeRequestUuidV7,
+                ))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(from_fn_with_state(
+                    Arc::new(server.trusted_proxies.clone()),
+                    client_ip::find_client_ip,
+                ))
+                .layer(from_fn_with_state(metrics, middleware::observe))
+                .layer(cors(&server.cors.allowed_origins))
+                .layer(CompressionLayer::new())
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_FRAME_OPTIONS,
+                    HeaderValue::from_static("DENY"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                ))
+                .layer(from_fn(middleware::problem_json))
+                .layer(CatchPanicLayer::custom(middleware::panicked))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Duration::from_secs(server.request_timeout_secs),
+                ))
+                .layer(DefaultBodyLimit::max(server.body_limit_bytes)),
+        )
+        .layer(from_fn_with_state(in_flight, drain::track))
 }
 
 async fn limit_unless_probe(
