@@ -20,7 +20,6 @@ import mailbox
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from container_checks import PASSWORD, call, eventually, ok  # noqa: E402
 from container_checks import call as unchecked, ok as checked  # noqa: E402
+from split_checks import Deployment, free_port  # noqa: E402
 
 REPLICAS = 3
 # Per client and second, with as large a burst, on every route (auth's too).
@@ -50,15 +50,7 @@ def log(message):
     print(f"[replicas] {message}", flush=True)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port):
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+port_open = Deployment.port_open
 
 
 class Cluster:

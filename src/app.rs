@@ -193,7 +193,7 @@ impl ApplicationBuilder {
             router,
             &settings,
             metrics,
-            limiter.clone(),
+            limiter,
             draining.clone(),
             in_flight.clone(),
         );
@@ -209,7 +209,6 @@ impl ApplicationBuilder {
             router,
             consumers,
             tasks,
-            limiter,
             shutdown: CancellationToken::new(),
             draining,
             in_flight,
@@ -224,7 +223,6 @@ pub struct Application {
     router: Router,
     consumers: Vec<Arc<dyn Consumer>>,
     tasks: Vec<Task>,
-    limiter: Option<Arc<RateLimit>>,
     shutdown: CancellationToken,
     /// Cancelled when shutdown begins; the listener closes `server.drain_secs` later.
     draining: CancellationToken,
@@ -267,9 +265,6 @@ impl Application {
         let grace = Duration::from_secs(self.platform.settings.server.shutdown_grace_secs);
         if self.os_signals {
             tokio::spawn(signal_listener(shutdown.clone())?);
-        }
-        if let Some(limiter) = self.limiter.clone() {
-            tokio::spawn(forget_idle_clients(limiter, shutdown.clone()));
         }
 
         let addr = self.local_addr();
@@ -390,13 +385,4 @@ fn signal_listener(
         }
         shutdown.cancel();
     })
-}
-
-async fn forget_idle_clients(limiter: Arc<RateLimit>, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(60)) => limiter.forget_idle(),
-        }
-    }
 }

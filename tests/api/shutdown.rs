@@ -6,7 +6,7 @@ use axum::routing::get;
 use axum::Router;
 use tokio::sync::Notify;
 
-use crate::helpers::{client, eventually, spawn_app_with, PATIENCE};
+use crate::helpers::{client, eventually, spawn_app_with, TestApp, PATIENCE};
 
 /// A route whose requests wait until the test lets them go, telling when one arrives.
 #[derive(Default)]
@@ -29,6 +29,19 @@ impl Gate {
     }
 }
 
+/// Waits until `app` no longer accepts connections.
+async fn refused(app: &TestApp) {
+    eventually("new connections to be refused", || async {
+        client()
+            .get(app.url("/health"))
+            .send()
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_request_finish() {
     let gate = Arc::new(Gate::default());
@@ -48,15 +61,7 @@ async fn sigterm_lets_an_in_flight_request_finish() {
     assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGTERM) }, 0);
 
     // No longer accepting...
-    eventually("new connections to be refused", || async {
-        client()
-            .get(app.url("/health"))
-            .send()
-            .await
-            .is_err()
-            .then_some(())
-    })
-    .await;
+    refused(&app).await;
 
     // ...but the request that was running completes.
     gate.release.notify_one();
@@ -105,15 +110,7 @@ async fn a_draining_replica_is_not_ready_but_serves_until_its_drain_ends() {
         "and their connections closed after them"
     );
 
-    eventually("new connections to be refused", || async {
-        client()
-            .get(app.url("/health"))
-            .send()
-            .await
-            .is_err()
-            .then_some(())
-    })
-    .await;
+    refused(&app).await;
     assert!(
         began.elapsed() >= DRAIN,
         "the listener closed after {:?}, before the drain ended",
@@ -177,15 +174,7 @@ async fn a_request_on_a_connection_accepted_before_the_listener_closed_is_answer
         200
     );
     app.shutdown.cancel();
-    eventually("the listener to close", || async {
-        client()
-            .get(app.url("/health"))
-            .send()
-            .await
-            .is_err()
-            .then_some(())
-    })
-    .await;
+    refused(&app).await;
     // A proxy sending over its open connection right then gets its answer, not a reset.
     let late = pooled.get(app.url("/api/v1/info")).send().await;
     assert_eq!(late.expect("answered").status(), 200);

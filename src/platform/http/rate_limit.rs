@@ -176,6 +176,8 @@ impl SharedBuckets {
     }
 }
 
+const PRUNE_EVERY_SECS: u64 = 60;
+
 pub struct RateLimit {
     /// Tells this limit's buckets from other limits' in a shared store.
     name: &'static str,
@@ -183,7 +185,13 @@ pub struct RateLimit {
 }
 
 enum Buckets {
-    Memory(DefaultKeyedRateLimiter<IpAddr>),
+    Memory {
+        limiter: DefaultKeyedRateLimiter<IpAddr>,
+        /// When idle clients were last forgotten, in seconds since `started`.
+        pruned_at: std::sync::atomic::AtomicU64,
+        started: Instant,
+        prune_every_secs: u64,
+    },
     Shared {
         store: Arc<SharedBuckets>,
         interval_ms: u64,
@@ -196,9 +204,14 @@ impl RateLimit {
         let per_second = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
         let buckets = match store {
-            LimitStore::Memory => Buckets::Memory(DefaultKeyedRateLimiter::keyed(
-                Quota::per_second(per_second).allow_burst(burst),
-            )),
+            LimitStore::Memory => Buckets::Memory {
+                limiter: DefaultKeyedRateLimiter::keyed(
+                    Quota::per_second(per_second).allow_burst(burst),
+                ),
+                pruned_at: Default::default(),
+                started: Instant::now(),
+                prune_every_secs: PRUNE_EVERY_SECS,
+            },
             LimitStore::Redis(store) => Buckets::Shared {
                 store: store.clone(),
                 interval_ms: (1000 / u64::from(per_second.get())).max(1),
@@ -211,10 +224,34 @@ impl RateLimit {
     /// Takes a token for `client`; when none is left, the seconds until one is.
     pub async fn check(&self, client: IpAddr) -> Result<(), u64> {
         match &self.buckets {
-            Buckets::Memory(limiter) => limiter.check_key(&client).map_err(|not_until| {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-            }),
+            Buckets::Memory {
+                limiter,
+                pruned_at,
+                started,
+                prune_every_secs,
+            } => {
+                // Clients whose buckets are full again are forgotten once a minute, so memory
+                // follows the clients active lately, however many came in a burst.
+                let now = started.elapsed().as_secs();
+                let last = pruned_at.load(std::sync::atomic::Ordering::Relaxed);
+                if now >= last + prune_every_secs
+                    && pruned_at
+                        .compare_exchange(
+                            last,
+                            now,
+                            std::sync::atomic::Ordering::Relaxed,
+                            std::sync::atomic::Ordering::Relaxed,
+                        )
+                        .is_ok()
+                {
+                    limiter.retain_recent();
+                    limiter.shrink_to_fit();
+                }
+                limiter.check_key(&client).map_err(|not_until| {
+                    let wait = not_until.wait_time_from(DefaultClock::default().now());
+                    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+                })
+            }
             Buckets::Shared {
                 store,
                 interval_ms,
@@ -229,15 +266,6 @@ impl RateLimit {
                     Ok(())
                 }
             },
-        }
-    }
-
-    /// Forgets clients whose buckets are full again, so memory follows active clients only
-    /// (Redis keys expire by themselves).
-    pub fn forget_idle(&self) {
-        if let Buckets::Memory(limiter) = &self.buckets {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
         }
     }
 }
@@ -271,6 +299,28 @@ mod tests {
         assert_eq!(rl.check(client).await, Err(1));
         // Another client has its own bucket.
         assert!(rl.check(ip("192.0.2.2")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn idle_clients_are_forgotten() {
+        let mut rl = RateLimit::new(&LimitStore::Memory, "api", 1000, 1);
+        let Some(Buckets::Memory {
+            prune_every_secs, ..
+        }) = Arc::get_mut(&mut rl).map(|rl| &mut rl.buckets)
+        else {
+            unreachable!("a memory limit")
+        };
+        *prune_every_secs = 0;
+        for n in 0..=255u8 {
+            assert!(rl.check(IpAddr::from([192, 0, 2, n])).await.is_ok());
+        }
+        // Their buckets refill within milliseconds; the next check forgets them.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(rl.check(ip("198.51.100.1")).await.is_ok());
+        let Buckets::Memory { limiter, .. } = &rl.buckets else {
+            unreachable!()
+        };
+        assert!(limiter.len() <= 1, "{} clients kept", limiter.len());
     }
 
     #[test]
