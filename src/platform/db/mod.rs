@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sea_query::{
     DeleteStatement, InsertStatement, PostgresQueryBuilder, SelectStatement, SqliteQueryBuilder,
-    UpdateStatement,
+    UpdateStatement, WithQuery,
 };
 use sea_query_binder::SqlxBinder;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
@@ -65,6 +65,10 @@ impl Statement for UpdateStatement {
     const WRITES: bool = true;
 }
 impl Statement for DeleteStatement {
+    const WRITES: bool = true;
+}
+/// Only for statements that write (a `WITH` around an insert, update or delete).
+impl Statement for WithQuery {
     const WRITES: bool = true;
 }
 
