@@ -1,12 +1,15 @@
 //! Mail's SQL, over sea-query.
 
 use chrono::{DateTime, Utc};
-use sea_query::{Cond, Expr, Func, Iden, OnConflict, Order, Query, SelectStatement};
+use sea_query::{
+    Alias, CommonTableExpression, Cond, Expr, Func, Iden, OnConflict, Order, Query,
+    SelectStatement, UpdateStatement, WithClause,
+};
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::model::{Attempt, Email, EmailStatus, Recipients};
-use crate::platform::db::{contains, Db, DbError, Tx};
+use crate::platform::db::{contains, Backend, Db, DbError, Tx};
 
 #[derive(Iden)]
 enum MailEmails {
@@ -279,6 +282,17 @@ pub async fn set_status(
     attempts: Option<i32>,
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
+    Ok(tx.execute(&status_update(id, from, to, error, attempts, now)).await? > 0)
+}
+
+fn status_update(
+    id: Uuid,
+    from: &[EmailStatus],
+    to: EmailStatus,
+    error: Option<&str>,
+    attempts: Option<i32>,
+    now: DateTime<Utc>,
+) -> UpdateStatement {
     let mut update = Query::update();
     update
         .table(E::Table)
@@ -295,7 +309,75 @@ pub async fn set_status(
     if to == EmailStatus::Sent {
         update.value(E::SentAt, now);
     }
-    Ok(tx.execute(&update).await? > 0)
+    update
+}
+
+/// An attempt's outcome: the email moves from one of `from` to `to` and the attempt is
+/// recorded, both or neither; false (and nothing written) when the email was in no state of
+/// `from`. On PostgreSQL one statement (the status change in a `WITH`, the attempt inserted
+/// only for the row it changed), so it needs no transaction of its own.
+pub async fn record_outcome(
+    db: &Db,
+    id: Uuid,
+    from: &[EmailStatus],
+    to: EmailStatus,
+    error: Option<&str>,
+    a: &Attempt,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    if db.backend() == Backend::Sqlite {
+        let mut tx = db.begin().await?;
+        if !set_status(&mut tx, id, from, to, error, None, now).await? {
+            return Ok(false);
+        }
+        record_attempt(&mut tx, id, a).await?;
+        tx.commit().await?;
+        return Ok(true);
+    }
+    let changed = Alias::new("changed");
+    let cte = CommonTableExpression::new()
+        .query(
+            status_update(id, from, to, error, None, now)
+                .returning_col(E::Id)
+                .to_owned(),
+        )
+        .table_name(changed.clone())
+        .to_owned();
+    let mut insert = Query::insert();
+    insert
+        .into_table(MailAttempts::Table)
+        .columns(ATTEMPT_COLUMNS)
+        .select_from(
+            Query::select()
+                .expr(Expr::val(Uuid::now_v7()))
+                .column((changed.clone(), E::Id))
+                .exprs(attempt_values(a))
+                .from(changed)
+                .to_owned(),
+        )
+        .expect("as many values as columns");
+    Ok(db.execute(&insert.with(WithClause::new().cte(cte).to_owned())).await? > 0)
+}
+
+const ATTEMPT_COLUMNS: [MailAttempts; 7] = [
+    MailAttempts::Id,
+    MailAttempts::EmailId,
+    MailAttempts::Attempt,
+    MailAttempts::StartedAt,
+    MailAttempts::DurationMs,
+    MailAttempts::Outcome,
+    MailAttempts::Response,
+];
+
+/// The attempt's own columns, after its id and email's.
+fn attempt_values(a: &Attempt) -> [sea_query::SimpleExpr; 5] {
+    [
+        a.attempt.into(),
+        a.started_at.into(),
+        a.duration_ms.into(),
+        a.outcome.clone().into(),
+        a.response.clone().into(),
+    ]
 }
 
 /// Back in line for a retry: queued, fresh attempts, inside the retry's transaction.
@@ -315,27 +397,13 @@ pub async fn requeue(tx: &mut Tx, id: Uuid, now: DateTime<Utc>) -> Result<bool, 
 }
 
 pub async fn record_attempt(tx: &mut Tx, email: Uuid, a: &Attempt) -> Result<(), DbError> {
+    let mut values = vec![Uuid::now_v7().into(), email.into()];
+    values.extend(attempt_values(a));
     tx.execute(
         Query::insert()
             .into_table(MailAttempts::Table)
-            .columns([
-                MailAttempts::Id,
-                MailAttempts::EmailId,
-                MailAttempts::Attempt,
-                MailAttempts::StartedAt,
-                MailAttempts::DurationMs,
-                MailAttempts::Outcome,
-                MailAttempts::Response,
-            ])
-            .values_panic([
-                Uuid::now_v7().into(),
-                email.into(),
-                a.attempt.into(),
-                a.started_at.into(),
-                a.duration_ms.into(),
-                a.outcome.clone().into(),
-                a.response.clone().into(),
-            ]),
+            .columns(ATTEMPT_COLUMNS)
+            .values_panic(values),
     )
     .await?;
     Ok(())
