@@ -255,32 +255,35 @@ pub struct NewDelivery<'a> {
     pub now: DateTime<Utc>,
 }
 
-pub async fn insert_delivery(tx: &mut Tx, d: &NewDelivery<'_>) -> Result<(), DbError> {
-    tx.execute(
-        Query::insert()
-            .into_table(D::Table)
-            .columns([
-                D::Id,
-                D::NotificationId,
-                D::Channel,
-                D::Status,
-                D::Attempts,
-                D::Detail,
-                D::DeliverAfter,
-                D::UpdatedAt,
-            ])
-            .values_panic([
-                d.id.into(),
-                d.notification_id.into(),
-                d.channel.as_str().into(),
-                d.status.as_str().into(),
-                0i32.into(),
-                d.detail.map(str::to_string).into(),
-                d.deliver_after.into(),
-                d.now.into(),
-            ]),
-    )
-    .await?;
+/// Every channel's delivery of one notification, in one statement.
+pub async fn insert_deliveries(tx: &mut Tx, deliveries: &[NewDelivery<'_>]) -> Result<(), DbError> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    let mut insert = Query::insert();
+    insert.into_table(D::Table).columns([
+        D::Id,
+        D::NotificationId,
+        D::Channel,
+        D::Status,
+        D::Attempts,
+        D::Detail,
+        D::DeliverAfter,
+        D::UpdatedAt,
+    ]);
+    for d in deliveries {
+        insert.values_panic([
+            d.id.into(),
+            d.notification_id.into(),
+            d.channel.as_str().into(),
+            d.status.as_str().into(),
+            0i32.into(),
+            d.detail.map(str::to_string).into(),
+            d.deliver_after.into(),
+            d.now.into(),
+        ]);
+    }
+    tx.execute(&insert).await?;
     Ok(())
 }
 

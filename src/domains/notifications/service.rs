@@ -145,13 +145,6 @@ impl NotificationService {
     /// Records `notice` for the account `contact` (already looked up) and starts its deliveries.
     async fn record(&self, notice: Notice, contact: &UserContact) -> Result<Uuid, NotifyError> {
         let unavailable = |e: DbError| NotifyError::Unavailable(e.into());
-        // A redelivered event: the first notification stands.
-        if let Some(id) = repo::by_source(&self.db, notice.user_id, &notice.source_key)
-            .await
-            .map_err(unavailable)?
-        {
-            return Ok(id);
-        }
         let matrix = self.matrix(notice.user_id).await.map_err(unavailable)?;
         let quiet = repo::quiet_hours(&self.db, notice.user_id)
             .await
@@ -192,6 +185,7 @@ impl NotificationService {
         let mut tx = self.db.begin().await.map_err(unavailable)?;
         if let Err(e) = repo::insert_notification(&mut tx, &new).await {
             drop(tx);
+            // A redelivered event (the same source key): the first notification stands.
             if matches!(e, DbError::UniqueViolation { .. }) {
                 if let Some(first) = repo::by_source(&self.db, notice.user_id, &notice.source_key)
                     .await
@@ -202,7 +196,7 @@ impl NotificationService {
             }
             return Err(unavailable(e));
         }
-        let mut outcomes = Vec::new();
+        let mut deliveries = Vec::new();
         for channel in Channel::ALL.into_iter().filter(used) {
             let (status, detail, after) = if !enabled(channel) {
                 (
@@ -223,28 +217,25 @@ impl NotificationService {
             } else {
                 (DeliveryStatus::Pending, None, None)
             };
-            let delivery_id = Uuid::now_v7();
-            repo::insert_delivery(
-                &mut tx,
-                &NewDelivery {
-                    id: delivery_id,
-                    notification_id: id,
-                    channel,
-                    status,
-                    detail,
-                    deliver_after: after,
-                    now: t,
-                },
-            )
+            deliveries.push(NewDelivery {
+                id: Uuid::now_v7(),
+                notification_id: id,
+                channel,
+                status,
+                detail,
+                deliver_after: after,
+                now: t,
+            });
+        }
+        repo::insert_deliveries(&mut tx, &deliveries)
             .await
             .map_err(unavailable)?;
-            if status == DeliveryStatus::Pending {
-                publish(&mut tx, deliver_job(delivery_id))
-                    .await
-                    .map_err(unavailable)?;
-            }
-            outcomes.push((channel, status));
+        for d in deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending) {
+            publish(&mut tx, deliver_job(d.id))
+                .await
+                .map_err(unavailable)?;
         }
+        let outcomes: Vec<_> = deliveries.iter().map(|d| (d.channel, d.status)).collect();
         tx.commit().await.map_err(unavailable)?;
 
         self.created
