@@ -1,12 +1,15 @@
 //! Orders' SQL, over sea-query.
 
 use chrono::{DateTime, Utc};
-use sea_query::{Cond, Expr, Func, Iden, OnConflict, Order as SqlOrder, Query, SelectStatement};
+use sea_query::{
+    Alias, CommonTableExpression, Cond, Expr, Func, Iden, InsertStatement, OnConflict,
+    Order as SqlOrder, Query, SelectStatement, WithClause,
+};
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::model::{Address, AddressInput, HistoryEntry, OrderItem, Status};
-use crate::platform::db::{contains, Db, DbError, Tx};
+use crate::platform::db::{contains, Backend, Db, DbError, Tx};
 
 #[derive(Iden)]
 enum OrderAddresses {
@@ -274,49 +277,50 @@ pub struct NewOrder<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Writes a new order, its items and its first history entry (placed by its buyer). On
+/// PostgreSQL that is one statement (order and history inserted in `WITH`s, whose foreign
+/// keys are checked at the statement's end); SQLite runs in process and takes three.
 pub async fn insert_order(
     tx: &mut Tx,
     o: &NewOrder<'_>,
     items: &[OrderItem],
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    tx.execute(
-        Query::insert()
-            .into_table(O::Table)
-            .columns([
-                O::Id,
-                O::BuyerId,
-                O::StoreId,
-                O::Address,
-                O::Status,
-                O::Total,
-                O::Currency,
-                O::Note,
-                O::IdempotencyKey,
-                O::RequestHash,
-                O::ExpiresAt,
-                O::CreatedAt,
-                O::UpdatedAt,
-            ])
-            .values_panic([
-                o.id.into(),
-                o.buyer_id.into(),
-                o.store_id.into(),
-                serde_json::to_value(o.address).unwrap_or_default().into(),
-                Status::PendingPayment.as_str().into(),
-                o.total.into(),
-                o.currency.into(),
-                o.note.map(str::to_string).into(),
-                o.idempotency_key.map(str::to_string).into(),
-                o.request_hash.into(),
-                o.expires_at.into(),
-                now.into(),
-                now.into(),
-            ]),
-    )
-    .await?;
-    let mut insert = Query::insert();
-    insert.into_table(OrderItems::Table).columns([
+    let mut order = Query::insert();
+    order
+        .into_table(O::Table)
+        .columns([
+            O::Id,
+            O::BuyerId,
+            O::StoreId,
+            O::Address,
+            O::Status,
+            O::Total,
+            O::Currency,
+            O::Note,
+            O::IdempotencyKey,
+            O::RequestHash,
+            O::ExpiresAt,
+            O::CreatedAt,
+            O::UpdatedAt,
+        ])
+        .values_panic([
+            o.id.into(),
+            o.buyer_id.into(),
+            o.store_id.into(),
+            serde_json::to_value(o.address).unwrap_or_default().into(),
+            Status::PendingPayment.as_str().into(),
+            o.total.into(),
+            o.currency.into(),
+            o.note.map(str::to_string).into(),
+            o.idempotency_key.map(str::to_string).into(),
+            o.request_hash.into(),
+            o.expires_at.into(),
+            now.into(),
+            now.into(),
+        ]);
+    let mut lines = Query::insert();
+    lines.into_table(OrderItems::Table).columns([
         OrderItems::OrderId,
         OrderItems::ProductId,
         OrderItems::Name,
@@ -325,7 +329,7 @@ pub async fn insert_order(
         OrderItems::Quantity,
     ]);
     for item in items {
-        insert.values_panic([
+        lines.values_panic([
             o.id.into(),
             item.product_id.into(),
             item.name.clone().into(),
@@ -334,7 +338,38 @@ pub async fn insert_order(
             item.quantity.into(),
         ]);
     }
-    tx.execute(&insert).await?;
+    let placed = history_entry(
+        o.id,
+        None,
+        Status::PendingPayment,
+        Some(o.buyer_id),
+        None,
+        now,
+    );
+    match tx.backend() {
+        Backend::Postgres => {
+            let with = WithClause::new()
+                .cte(
+                    CommonTableExpression::new()
+                        .query(order)
+                        .table_name(Alias::new("placed_order"))
+                        .to_owned(),
+                )
+                .cte(
+                    CommonTableExpression::new()
+                        .query(placed)
+                        .table_name(Alias::new("placed_history"))
+                        .to_owned(),
+                )
+                .to_owned();
+            tx.execute(&lines.with(with)).await?;
+        }
+        Backend::Sqlite => {
+            tx.execute(&order).await?;
+            tx.execute(&lines).await?;
+            tx.execute(&placed).await?;
+        }
+    }
     Ok(())
 }
 
@@ -438,30 +473,40 @@ pub async fn record_history(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    tx.execute(
-        Query::insert()
-            .into_table(H::Table)
-            .columns([
-                H::Id,
-                H::OrderId,
-                H::FromStatus,
-                H::ToStatus,
-                H::ActorId,
-                H::Reason,
-                H::CreatedAt,
-            ])
-            .values_panic([
-                Uuid::now_v7().into(),
-                order.into(),
-                from.map(|s| s.as_str().to_string()).into(),
-                to.as_str().into(),
-                actor.into(),
-                reason.map(str::to_string).into(),
-                now.into(),
-            ]),
-    )
-    .await?;
+    tx.execute(&history_entry(order, from, to, actor, reason, now))
+        .await?;
     Ok(())
+}
+
+fn history_entry(
+    order: Uuid,
+    from: Option<Status>,
+    to: Status,
+    actor: Option<Uuid>,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> InsertStatement {
+    Query::insert()
+        .into_table(H::Table)
+        .columns([
+            H::Id,
+            H::OrderId,
+            H::FromStatus,
+            H::ToStatus,
+            H::ActorId,
+            H::Reason,
+            H::CreatedAt,
+        ])
+        .values_panic([
+            Uuid::now_v7().into(),
+            order.into(),
+            from.map(|s| s.as_str().to_string()).into(),
+            to.as_str().into(),
+            actor.into(),
+            reason.map(str::to_string).into(),
+            now.into(),
+        ])
+        .to_owned()
 }
 
 /// Moves the order if it is still in `from`; false if someone moved it first.

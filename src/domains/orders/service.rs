@@ -361,16 +361,6 @@ impl OrdersService {
             }
             return Err(e.into());
         }
-        repo::record_history(
-            &mut tx,
-            id,
-            None,
-            Status::PendingPayment,
-            Some(principal.user_id),
-            None,
-            now,
-        )
-        .await?;
         let event = OrderPlaced {
             order_id: id,
             buyer_id: principal.user_id,
