@@ -156,6 +156,18 @@ struct Claimed {
     attempts: i32,
 }
 
+/// A claimed delivery with its message.
+#[derive(sqlx::FromRow)]
+struct ClaimedMessage {
+    id: Uuid,
+    message_id: Uuid,
+    attempts: i32,
+    topic: String,
+    key: String,
+    payload: Json<Value>,
+    created_at: DateTime<Utc>,
+}
+
 #[derive(sqlx::FromRow)]
 struct MessageRow {
     id: Uuid,
@@ -279,50 +291,89 @@ impl Shared {
             .limit(limit as u64)
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
             .to_owned();
-        let claimed: Vec<Claimed> = self
-            .db
-            .fetch_all(
-                Query::update()
-                    .table(D::Table)
-                    .value(D::Status, PROCESSING)
-                    .value(D::LockedUntil, now + self.lease())
-                    .value(D::Attempts, Expr::col(D::Attempts).add(1))
-                    .value(D::UpdatedAt, now)
-                    .and_where(Expr::col(D::Id).in_subquery(due))
-                    .returning(Query::returning().columns([D::Id, D::MessageId, D::Attempts])),
-            )
-            .await?;
-        if claimed.is_empty() {
-            return Ok(Vec::new());
-        }
-
-        let ids: Vec<Uuid> = claimed.iter().map(|c| c.message_id).collect();
-        let rows: Vec<MessageRow> = self
-            .db
-            .fetch_all(
-                Query::select()
-                    .columns([M::Id, M::Topic, M::Key, M::Payload, M::CreatedAt])
-                    .from(M::Table)
-                    .and_where(Expr::col(M::Id).is_in(ids)),
-            )
-            .await?;
-        let mut messages: HashMap<Uuid, MessageRow> = rows.into_iter().map(|m| (m.id, m)).collect();
-        Ok(claimed
+        let mut take = Query::update();
+        take.table(D::Table)
+            .value(D::Status, PROCESSING)
+            .value(D::LockedUntil, now + self.lease())
+            .value(D::Attempts, Expr::col(D::Attempts).add(1))
+            .value(D::UpdatedAt, now)
+            .and_where(Expr::col(D::Id).in_subquery(due))
+            .returning(Query::returning().columns([D::Id, D::MessageId, D::Attempts]));
+        let jobs: Vec<ClaimedMessage> = match self.db.backend() {
+            // The claim and its messages in one round trip.
+            Backend::Postgres => {
+                let claimed = Alias::new("claimed");
+                let read = Query::select()
+                    .column((claimed.clone(), D::Id))
+                    .column((claimed.clone(), D::MessageId))
+                    .column((claimed.clone(), D::Attempts))
+                    .columns([
+                        (M::Table, M::Topic),
+                        (M::Table, M::Key),
+                        (M::Table, M::Payload),
+                        (M::Table, M::CreatedAt),
+                    ])
+                    .from(claimed.clone())
+                    .inner_join(
+                        M::Table,
+                        Expr::col((M::Table, M::Id)).equals((claimed.clone(), D::MessageId)),
+                    )
+                    .to_owned();
+                let cte = CommonTableExpression::new()
+                    .query(take)
+                    .table_name(claimed)
+                    .to_owned();
+                self.db
+                    .fetch_all(&read.with(WithClause::new().cte(cte).to_owned()))
+                    .await?
+            }
+            Backend::Sqlite => {
+                let claimed: Vec<Claimed> = self.db.fetch_all(&take).await?;
+                if claimed.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let ids: Vec<Uuid> = claimed.iter().map(|c| c.message_id).collect();
+                let rows: Vec<MessageRow> = self
+                    .db
+                    .fetch_all(
+                        Query::select()
+                            .columns([M::Id, M::Topic, M::Key, M::Payload, M::CreatedAt])
+                            .from(M::Table)
+                            .and_where(Expr::col(M::Id).is_in(ids)),
+                    )
+                    .await?;
+                let mut messages: HashMap<Uuid, MessageRow> =
+                    rows.into_iter().map(|m| (m.id, m)).collect();
+                claimed
+                    .into_iter()
+                    .filter_map(|c| {
+                        let m = messages.remove(&c.message_id)?;
+                        Some(ClaimedMessage {
+                            id: c.id,
+                            message_id: c.message_id,
+                            attempts: c.attempts,
+                            topic: m.topic,
+                            key: m.key,
+                            payload: m.payload,
+                            created_at: m.created_at,
+                        })
+                    })
+                    .collect()
+            }
+        };
+        Ok(jobs
             .into_iter()
-            .filter_map(|c| {
-                let m = messages.remove(&c.message_id)?;
-                Some(Job {
-                    delivery_id: c.id,
-                    attempts: c.attempts,
-                    message: Message {
-                        id: m.id,
-                        topic: m.topic,
-                        key: m.key,
-                        payload: m.payload.0,
-                        attempt: c.attempts as u32,
-                        published_at: m.created_at,
-                    },
-                })
+            .map(|c| Job {
+                delivery_id: c.id,
+                attempts: c.attempts,
+                message: Message {
+                    id: c.message_id,
+                    topic: c.topic,
+                    key: c.key,
+                    payload: c.payload.0,
+                    attempt: c.attempts as u32,
+                    published_at: c.created_at,
+                },
             })
             .collect())
     }
