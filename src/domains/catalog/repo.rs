@@ -527,7 +527,7 @@ pub const VERSION_SIGNAL: &str = "catalog.version";
 
 /// The catalog's new version, moved inside `tx`.
 pub async fn bump_version(tx: &mut Tx) -> Result<i64, DbError> {
-    tx.mark_published(VERSION_SIGNAL);
+    tx.tell_other_processes(VERSION_SIGNAL);
     let (version,): (i64,) = tx.fetch_one(&bump_statement()).await?;
     Ok(version)
 }

@@ -146,8 +146,8 @@ impl CatalogService {
                     None => return,
                 },
             };
-            // Not recorded as seen: the watcher drops this replica's reads once more, which
-            // covers a write from elsewhere that this version also passes over.
+            // Not recorded as seen, so the watcher's next look drops this replica's reads
+            // once more: that covers a write from elsewhere that this version passes over.
             if let Err(e) = self.bump_version_now().await {
                 tracing::warn!(error = %e, "could not move the catalog version after a stock change");
             }

@@ -197,7 +197,7 @@ pub const CREATED_SIGNAL: &str = "notifications.created";
 
 /// A unique violation means the same source already notified this user.
 pub async fn insert_notification(tx: &mut Tx, n: &NewNotification<'_>) -> Result<(), DbError> {
-    tx.mark_published(CREATED_SIGNAL);
+    tx.tell_other_processes(CREATED_SIGNAL);
     tx.execute(
         Query::insert()
             .into_table(N::Table)

@@ -192,6 +192,7 @@ impl Db {
             conn,
             signals: self.signals.clone(),
             published: Vec::new(),
+            for_other_processes: Vec::new(),
             after_commit: Vec::new(),
         })
     }
@@ -264,6 +265,8 @@ pub struct Tx {
     signals: Arc<TopicSignals>,
     /// Topics this transaction published to: their listeners are woken on commit.
     published: Vec<String>,
+    /// Names told only to other processes on commit (this one acted on its own write).
+    for_other_processes: Vec<String>,
     /// Run once the transaction has committed (e.g. a cache forgetting what it changed).
     after_commit: Vec<Box<dyn FnOnce() + Send>>,
 }
@@ -288,11 +291,20 @@ impl Tx {
         }
     }
 
-    /// Wakes the listeners of `topic` (see `Db::signals`), in this process and others, once
-    /// this transaction commits: a queue topic, or a name of a waiter's own.
+    /// Wakes the listeners of queue topic `topic` (see `Db::signals`), in this process and
+    /// others, once this transaction commits.
     pub fn mark_published(&mut self, topic: &str) {
         if !self.published.iter().any(|t| t == topic) {
             self.published.push(topic.to_string());
+        }
+    }
+
+    /// Wakes the listeners of `name` in other processes once this transaction commits: for a
+    /// write that this process acts on itself (drops its own cache, announces its own
+    /// notification), so its own listeners are not woken to do it again.
+    pub fn tell_other_processes(&mut self, name: &str) {
+        if !self.for_other_processes.iter().any(|t| t == name) {
+            self.for_other_processes.push(name.to_string());
         }
     }
 
@@ -326,8 +338,9 @@ impl Tx {
             TxConn::Sqlite(tx) => tx.commit().await?,
             TxConn::Postgres(tx) => tx.commit().await?,
         }
-        if !self.published.is_empty() {
-            self.signals.committed(&self.published);
+        if !self.published.is_empty() || !self.for_other_processes.is_empty() {
+            self.signals
+                .committed(&self.published, &self.for_other_processes);
         }
         for then in self.after_commit {
             then();

@@ -1,9 +1,10 @@
 //! Wakes whoever waits on a topic when a transaction that signalled it commits: queue
-//! workers (the topic of the messages published), and any other waiter on a name of its own
-//! (the catalog's version, new notifications). In this process at once; on PostgreSQL, other
-//! processes on the same database hear it through `LISTEN`/`NOTIFY` within milliseconds
-//! (`relay`). Waiters still poll, which is the only path between processes on SQLite and
-//! covers a signal lost with a connection or a crash.
+//! workers (the topic of the messages published), in this process at once and in others;
+//! and waiters on a name of their own (the catalog's version, new notifications) in other
+//! processes only, since the writing process acts on its own write itself. On PostgreSQL,
+//! other processes on the same database hear it through `LISTEN`/`NOTIFY` within
+//! milliseconds (`relay`). Waiters still poll, which is the only path between processes on
+//! SQLite and covers a signal lost with a connection or a crash.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -46,14 +47,16 @@ impl TopicSignals {
         self.listen(&[ANY.to_string()])
     }
 
-    /// A commit here signalled `topics`: wakes this process's waiters now, other processes'
-    /// through the relay.
-    pub(super) fn committed(&self, topics: &[String]) {
-        self.ring(topics);
+    /// A commit here signalled `topics` and `remote_only`: wakes this process's waiters of
+    /// `topics` now, other processes' waiters of both through the relay.
+    pub(super) fn committed(&self, topics: &[String], remote_only: &[String]) {
+        if !topics.is_empty() {
+            self.ring(topics);
+        }
         self.outgoing
             .lock()
             .expect("signals lock")
-            .extend(topics.iter().cloned());
+            .extend(topics.iter().chain(remote_only).cloned());
         self.outgoing_ready.notify_one();
     }
 
