@@ -184,7 +184,7 @@ build_image() {
 run_single() {
   local name=$1 port=$2 started
   started=$(python3 -c 'import time; print(time.monotonic())')
-  "$DOCKER" run -d --name "$name" -p "127.0.0.1:$port:8080" -v "agora-ci-data-$$:/data" "$IMAGE" >/dev/null
+  "$DOCKER" run -d --name "$name" --hostname agora -p "127.0.0.1:$port:8080" -v "agora-ci-data-$$:/data" "$IMAGE" >/dev/null
   CONTAINERS+=("$name")
   for _ in $(seq 1 600); do
     if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
@@ -264,6 +264,13 @@ stack() {
     echo "$replica served $served API requests"
     [ "$served" -gt 0 ] || { echo "$replica served nothing through nginx" >&2; exit 1; }
   done
+  # The replicas share /data, and each keeps its mail hand-over journal there under its own
+  # host name, so a restarted replica reads only its own.
+  local journals
+  journals=$(compose exec -T agora-1 ls /data | tr -d '\r' | grep '^mail-handed-over' | sort | tr '\n' ' ')
+  echo "hand-over journals in the shared /data: $journals"
+  [ "$journals" = "mail-handed-over-agora-1.log mail-handed-over-agora-2.log " ] ||
+    { echo "expected one hand-over journal per replica" >&2; exit 1; }
   python3 scripts/container_checks.py dashboards "http://127.0.0.1:$prom_port" docker/grafana/dashboards
   local targets
   targets=$(curl -fsS "http://127.0.0.1:$prom_port/api/v1/query?query=sum(up%7Bjob%3D%22agora%22%7D)" \

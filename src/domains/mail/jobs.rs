@@ -14,7 +14,7 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts};
 use uuid::Uuid;
 
 use super::contract::{SendRequested, SEND_REQUESTED};
-use super::journal::DeliveryJournal;
+use super::journal::{self, DeliveryJournal};
 use super::model::{address_of, Attempt, Email, EmailStatus};
 use super::repo;
 use super::settings::MailSettings;
@@ -51,7 +51,7 @@ impl Delivery {
         settings: &MailSettings,
     ) -> anyhow::Result<Self> {
         let registry = &platform.metrics.registry;
-        let journal = DeliveryJournal::open(&platform.settings.data_dir)?;
+        let journal = DeliveryJournal::open(&platform.settings.data_dir, &journal::host_name())?;
         let db = platform.db.clone();
         let processed = IntCounterVec::new(
             Opts::new(

@@ -6,9 +6,10 @@
 //!
 //! A line is one `write` to a file opened for appending: once it returns, the line is in the
 //! operating system's hands and survives the process being killed (not a power cut). The
-//! journal lives in the data directory, so it covers the replica that owns that directory;
-//! the lines found at start-up are recorded in the database at once, where every replica
-//! sees them. The file is rotated at `ROTATE_BYTES`, keeping one previous generation: far
+//! journal lives in the data directory, one file per host name, so replicas that share the
+//! directory (a volume in the compose stack or on Kubernetes) each keep their own and a
+//! restarted replica reads only its own, never another's emails in flight. The lines found
+//! at start-up are recorded in the database at once, where every replica sees them. The file is rotated at `ROTATE_BYTES`, keeping one previous generation: far
 //! longer than the milliseconds between a line and the database's record.
 //!
 //! What remains: a kill in the microseconds between the line and the dot's `write`, or
@@ -49,10 +50,14 @@ struct Open {
 }
 
 impl DeliveryJournal {
-    /// Opens `dir/mail-handed-over.log`, reading what it and its previous generation hold.
-    pub fn open(dir: &Path) -> std::io::Result<Self> {
+    /// Opens `dir/mail-handed-over-<instance>.log` (`mail-handed-over.log` for an empty
+    /// `instance`), reading what it and its previous generation hold.
+    pub fn open(dir: &Path, instance: &str) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let path = dir.join("mail-handed-over.log");
+        let path = match instance {
+            "" => dir.join("mail-handed-over.log"),
+            name => dir.join(format!("mail-handed-over-{name}.log")),
+        };
         let mut unrecorded = HashMap::new();
         for file in [previous(&path), path.clone()] {
             read_into(&file, &mut unrecorded)?;
@@ -132,6 +137,19 @@ impl DeliveryJournal {
     }
 }
 
+/// This host's name (the container's or pod's), as a journal's instance: stable across a
+/// restart of the same container, so a replica finds its own journal again. Empty when
+/// unknown; only letters, digits, `.`, `-` and `_` are kept.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .collect()
+}
+
 fn previous(path: &Path) -> PathBuf {
     path.with_extension("log.1")
 }
@@ -191,7 +209,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (taken, refused, retried) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         {
-            let journal = DeliveryJournal::open(dir.path()).unwrap();
+            let journal = DeliveryJournal::open(dir.path(), "test").unwrap();
             journal.handed_over(taken, 1).unwrap();
             journal.accepted(taken, "250 2.0.0 queued as A");
             assert_eq!(
@@ -207,7 +225,7 @@ mod tests {
         }
         // As after a kill: what was handed over and not refused is back, with its attempt;
         // the answer was never written down.
-        let journal = DeliveryJournal::open(dir.path()).unwrap();
+        let journal = DeliveryJournal::open(dir.path(), "test").unwrap();
         assert_eq!(journal.unrecorded(taken), handed(1));
         assert_eq!(journal.unrecorded(refused), None);
         assert_eq!(journal.unrecorded(retried), handed(2));
@@ -221,9 +239,26 @@ mod tests {
     }
 
     #[test]
+    fn replicas_sharing_a_directory_read_only_their_own_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mine, theirs) = (Uuid::now_v7(), Uuid::now_v7());
+        let other = DeliveryJournal::open(dir.path(), "agora-2").unwrap();
+        other.handed_over(theirs, 1).unwrap();
+        {
+            let journal = DeliveryJournal::open(dir.path(), "agora-1").unwrap();
+            journal.handed_over(mine, 1).unwrap();
+        }
+        // agora-1 restarts while agora-2 still has its email in flight.
+        let journal = DeliveryJournal::open(dir.path(), "agora-1").unwrap();
+        assert_eq!(journal.unrecorded(mine), handed(1));
+        assert_eq!(journal.unrecorded(theirs), None);
+        assert_eq!(other.unrecorded(mine), None);
+    }
+
+    #[test]
     fn rotation_keeps_the_previous_generation() {
         let dir = tempfile::tempdir().unwrap();
-        let journal = DeliveryJournal::open(dir.path()).unwrap();
+        let journal = DeliveryJournal::open(dir.path(), "test").unwrap();
         let first = Uuid::now_v7();
         journal.handed_over(first, 1).unwrap();
         // Lines are about 45 bytes: enough of them to rotate twice.
@@ -234,7 +269,7 @@ mod tests {
         let last = Uuid::now_v7();
         journal.handed_over(last, 3).unwrap();
         drop(journal);
-        let journal = DeliveryJournal::open(dir.path()).unwrap();
+        let journal = DeliveryJournal::open(dir.path(), "test").unwrap();
         assert_eq!(journal.unrecorded(first), None);
         assert_eq!(journal.unrecorded(last), handed(3));
     }
