@@ -129,13 +129,13 @@ ensure_standin_images() {
   [ "${AGORA_PULL_IMAGES:-0}" = 1 ] && return
   export POSTGRES_IMAGE=agora-standin/postgres KAFKA_IMAGE=agora-standin/kafka \
     NGINX_IMAGE=agora-standin/nginx PROMETHEUS_IMAGE=agora-standin/prometheus \
-    MAILPIT_IMAGE=agora-standin/mailpit
+    MAILPIT_IMAGE=agora-standin/mailpit REDIS_IMAGE=agora-standin/redis
   local context="$SCRATCH/standins"
   mkdir -p "$context"
   cp -a docker/standins/. "$context/"
   cp "${AGORA_TOOLS_DIR:-$CACHE/tools}/bin/tansu" "$context/tansu"
   "$DOCKER" build -q -t agora-standin/base:bookworm -f "$context/base.Dockerfile" "$context" >/dev/null
-  for name in postgres kafka nginx prometheus mailpit; do
+  for name in postgres kafka nginx prometheus mailpit redis; do
     "$DOCKER" build -q -t "agora-standin/$name" -f "$context/$name.Dockerfile" "$context" >/dev/null
   done
 }
@@ -242,7 +242,7 @@ stack() {
     echo "GRAFANA_PORT=$(free_port)"
     # The journey registers and logs in at once, with no inbox to follow the link from.
     echo "AGORA_REQUIRE_VERIFIED_EMAIL=false"
-    for name in POSTGRES_IMAGE KAFKA_IMAGE NGINX_IMAGE PROMETHEUS_IMAGE MAILPIT_IMAGE; do
+    for name in POSTGRES_IMAGE KAFKA_IMAGE NGINX_IMAGE PROMETHEUS_IMAGE MAILPIT_IMAGE REDIS_IMAGE; do
       [ -n "${!name:-}" ] && echo "$name=${!name}"
     done
   } >"$SCRATCH/compose.env"
@@ -257,12 +257,15 @@ stack() {
   compose ps
   python3 scripts/container_checks.py stack "http://127.0.0.1:$http_port" "http://127.0.0.1:$mail_port"
   # nginx spread the requests over both replicas: each counted some.
+  # And each took its rate limits from Redis: not one check failed open.
   for replica in agora-1 agora-2; do
-    local served
-    served=$(compose exec -T prometheus wget -qO- "http://$replica:8080/metrics" \
-      | awk '/^http_requests_total\{/ && /route="\/api\/v1\// {sum += $NF} END {print sum + 0}')
-    echo "$replica served $served API requests"
+    local metrics served unshared
+    metrics=$(compose exec -T prometheus wget -qO- "http://$replica:8080/metrics")
+    served=$(awk '/^http_requests_total\{/ && /route="\/api\/v1\// {sum += $NF} END {print sum + 0}' <<<"$metrics")
+    unshared=$(awk '/^rate_limit_store_failures_total/ {sum += $NF} END {print sum + 0}' <<<"$metrics")
+    echo "$replica served $served API requests; rate-limit checks without Redis: $unshared"
     [ "$served" -gt 0 ] || { echo "$replica served nothing through nginx" >&2; exit 1; }
+    [ "$unshared" -eq 0 ] || { echo "$replica limited without Redis" >&2; exit 1; }
   done
   # The replicas share /data, and each keeps its mail hand-over journal there under its own
   # host name, so a restarted replica reads only its own.

@@ -135,6 +135,28 @@ def stack(base, mailpit):
     caught_mail = eventually("the email at the SMTP catcher", caught)
     assert caught_mail[0]["To"][0]["Address"] == f"friend-{state['run']}@example.com", caught_mail
     print("through nginx: account, product, order and its cancellation, email (caught by the SMTP server)")
+    shared_limit(base)
+
+
+# The stack's API limit (config/default.toml, server.rate_limit).
+PER_SECOND, BURST = 10, 20
+
+
+def shared_limit(base):
+    """One client's burst through nginx, spread over both replicas, is limited as one replica
+    would limit it: the replicas share one bucket per client in Redis. With a bucket in each
+    replica the client would get about twice the burst."""
+    time.sleep(BURST / PER_SECOND + 0.5)  # the bucket full again after the journey
+    counts = {}
+    started = time.monotonic()
+    for _ in range(3 * BURST):
+        status = call("GET", f"{base}/api/v1/info")[0]
+        counts[status] = counts.get(status, 0) + 1
+    elapsed = time.monotonic() - started
+    allowed = BURST + PER_SECOND * elapsed + 2
+    print(f"one client, {3 * BURST} requests in {elapsed:.2f} s through both replicas: {counts} "
+          f"(a shared bucket allows at most {allowed:.0f})")
+    assert counts.get(429, 0) > 0 and counts.get(200, 0) <= allowed, counts
 
 
 def dashboards(prometheus, directory):
