@@ -282,44 +282,18 @@ impl Delivery {
                 (EmailStatus::Failed, Some(reason), Ok(()))
             }
         };
-        let changed = match &suppress {
-            // The common case, sent or to be retried: one write.
-            None => repo::record_outcome(
-                &self.db,
-                email.id,
-                &PENDING,
-                status,
-                error.as_deref(),
-                &record,
-                done,
-            )
-            .await
-            .map_err(retry)?,
-            Some((address, reason)) => {
-                let mut tx = self.db.begin().await.map_err(retry)?;
-                let changed = repo::set_status(
-                    &mut tx,
-                    email.id,
-                    &PENDING,
-                    status,
-                    error.as_deref(),
-                    None,
-                    done,
-                )
-                .await
-                .map_err(retry)?;
-                if changed {
-                    repo::record_attempt(&mut tx, email.id, &record)
-                        .await
-                        .map_err(retry)?;
-                    repo::suppress(&mut tx, address, reason, done)
-                        .await
-                        .map_err(retry)?;
-                    tx.commit().await.map_err(retry)?;
-                }
-                changed
-            }
-        };
+        let changed = repo::record_outcome(
+            &self.db,
+            email.id,
+            &PENDING,
+            status,
+            error.as_deref(),
+            &record,
+            suppress.as_ref().map(|(a, r)| (a.as_str(), r.as_str())),
+            done,
+        )
+        .await
+        .map_err(retry)?;
         if !changed {
             self.journal.recorded(email.id);
             return Ok(());

@@ -312,10 +312,12 @@ fn status_update(
     update
 }
 
-/// An attempt's outcome: the email moves from one of `from` to `to` and the attempt is
-/// recorded, both or neither; false (and nothing written) when the email was in no state of
-/// `from`. On PostgreSQL one statement (the status change in a `WITH`, the attempt inserted
-/// only for the row it changed), so it needs no transaction of its own.
+/// An attempt's outcome: the email moves from one of `from` to `to`, the attempt is recorded
+/// and `suppress` (address, reason) is added, all or nothing; false (and nothing written)
+/// when the email was in no state of `from`. On PostgreSQL with nothing to suppress, one
+/// statement (the status change in a `WITH`, the attempt inserted only for the row it
+/// changed) with no transaction of its own.
+#[allow(clippy::too_many_arguments)]
 pub async fn record_outcome(
     db: &Db,
     id: Uuid,
@@ -323,14 +325,18 @@ pub async fn record_outcome(
     to: EmailStatus,
     error: Option<&str>,
     a: &Attempt,
+    suppress: Option<(&str, &str)>,
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
-    if db.backend() == Backend::Sqlite {
+    if db.backend() == Backend::Sqlite || suppress.is_some() {
         let mut tx = db.begin().await?;
         if !set_status(&mut tx, id, from, to, error, None, now).await? {
             return Ok(false);
         }
         record_attempt(&mut tx, id, a).await?;
+        if let Some((address, reason)) = suppress {
+            self::suppress(&mut tx, address, reason, now).await?;
+        }
         tx.commit().await?;
         return Ok(true);
     }
