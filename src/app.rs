@@ -64,6 +64,17 @@ pub async fn connect_database(settings: &Settings) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// The web console at `/` when the build has it and `console.enabled` is set; otherwise
+/// unknown paths are 404.
+fn with_console(router: Router, settings: &Settings) -> Router {
+    #[cfg(feature = "console")]
+    if settings.console.enabled {
+        return router.merge(crate::console::routes(&settings.console));
+    }
+    let _ = settings;
+    router.fallback(middleware::not_found)
+}
+
 pub struct ApplicationBuilder {
     settings: Settings,
     consumers: Vec<Arc<dyn Consumer>>,
@@ -183,7 +194,7 @@ impl ApplicationBuilder {
                 axum::routing::get(move || async move { axum::Json(doc) }),
             )
         };
-        let router = router.fallback(middleware::not_found);
+        let router = with_console(router, &settings);
 
         let limiter = settings.server.rate_limit.enabled.then(|| {
             let rl = &settings.server.rate_limit;

@@ -46,6 +46,7 @@ pub struct Settings {
     pub mailer: MailerSettings,
     pub log: LogSettings,
     pub openapi: OpenApiSettings,
+    pub console: ConsoleSettings,
     /// Other Agora processes hosting the domains this build leaves out, by domain name
     /// (`services.catalog.url`); see "Splitting a domain out" in the README.
     #[serde(default)]
@@ -246,6 +247,16 @@ pub struct OpenApiSettings {
     pub swagger_ui: bool,
 }
 
+/// The web console at `/` (a build with the `console` feature).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSettings {
+    pub enabled: bool,
+    /// Map tiles, `{z}/{x}/{y}` (and optionally `{s}`) in an http(s) URL; empty: no tiles.
+    pub tile_url: String,
+    pub tile_attribution: String,
+}
+
 /// A value that never appears in logs, `Debug` output or `agora config check`.
 #[derive(Clone, Default, Deserialize)]
 #[serde(transparent)]
@@ -359,6 +370,18 @@ impl Settings {
 
     /// Checks what serde cannot: ranges, URLs, addresses.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let tiles = &self.console.tile_url;
+        if !(tiles.is_empty()
+            || (tiles.starts_with("http://") || tiles.starts_with("https://"))
+                && ["{z}", "{x}", "{y}"].iter().all(|p| tiles.contains(p)))
+        {
+            return Err(invalid(
+                "console.tile_url",
+                format!(
+                    "expected empty or an http(s) URL with {{z}}, {{x}} and {{y}}, got `{tiles}`"
+                ),
+            ));
+        }
         let url = &self.database.url;
         if !(url.is_empty()
             || url.starts_with("sqlite:")

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRef, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -27,6 +27,81 @@ const TAG: &str = "auth";
 pub struct AuthState {
     pub svc: Arc<AuthService>,
     pub authenticator: Arc<dyn Authenticator>,
+    pub refresh_cookie: RefreshCookie,
+}
+
+/// Name of the cookie that carries the refresh token when a client asks for it
+/// (`?refresh_cookie=true`).
+pub const REFRESH_COOKIE: &str = "agora_refresh";
+/// The only route the cookie is sent to.
+const REFRESH_COOKIE_PATH: &str = "/api/v1/auth/refresh";
+
+/// How the refresh token is handed to browsers that ask for a cookie: `HttpOnly`, so page
+/// scripts never read it, `SameSite=Strict` and scoped to the refresh route.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshCookie {
+    /// `auth.refresh_cookie_secure`: only over HTTPS (browsers treat localhost as secure).
+    pub secure: bool,
+    pub max_age_secs: u64,
+}
+
+impl RefreshCookie {
+    fn set(&self, token: &str) -> HeaderValue {
+        self.header(token, self.max_age_secs)
+    }
+
+    fn clear(&self) -> HeaderValue {
+        self.header("", 0)
+    }
+
+    fn header(&self, value: &str, max_age: u64) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{REFRESH_COOKIE}={value}; Path={REFRESH_COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+        ))
+        .expect("refresh tokens are URL-safe base64")
+    }
+
+    /// The pair as answered: in cookie mode the refresh token moves from the body into
+    /// the cookie, and the body's `refresh_token` is empty.
+    fn deliver(&self, mut tokens: TokenPair, as_cookie: bool) -> (Option<HeaderValue>, TokenPair) {
+        if !as_cookie {
+            return (None, tokens);
+        }
+        let cookie = self.set(&tokens.refresh_token);
+        tokens.refresh_token.clear();
+        (Some(cookie), tokens)
+    }
+}
+
+/// `?refresh_cookie=true`: set the refresh token as an `HttpOnly` cookie instead of
+/// returning it in the body (for browser clients such as the console).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenDelivery {
+    /// Set the refresh token as the `agora_refresh` cookie (HttpOnly, SameSite=Strict, Path
+    /// `/api/v1/auth/refresh`) and leave `refresh_token` in the body empty.
+    #[serde(default)]
+    pub refresh_cookie: bool,
+}
+
+fn with_cookie<T: IntoResponse>(cookie: Option<HeaderValue>, body: T) -> Response {
+    let mut response = body.into_response();
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, value)| *key == name && !value.is_empty())
+        .map(|(_, value)| value)
 }
 
 impl FromRef<AuthState> for Arc<dyn Authenticator> {
@@ -154,7 +229,7 @@ pub struct RegisterResponse {
 }
 
 /// Create an account. Queues a verification mail and publishes `auth.user_registered`.
-#[utoipa::path(post, path = "/auth/register", operation_id = "registerUser", tag = TAG, request_body = RegisterRequest,
+#[utoipa::path(post, path = "/auth/register", operation_id = "registerUser", tag = TAG, request_body = RegisterRequest, params(TokenDelivery),
     responses(
         (status = 201, description = "Account created, logged in", body = RegisterResponse),
         (status = 409, description = "Email or phone already registered", body = crate::platform::http::Problem),
@@ -164,8 +239,9 @@ async fn register(
     State(state): State<AuthState>,
     ip: ClientIp,
     headers: HeaderMap,
+    Query(delivery): Query<TokenDelivery>,
     Json(body): Json<RegisterRequest>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let input = Registration {
         email: body.email,
         password: body.password,
@@ -173,7 +249,13 @@ async fn register(
         phone: body.phone,
     };
     let (user, tokens) = state.svc.register(input, &client(ip, &headers)).await?;
-    Ok((StatusCode::CREATED, Json(RegisterResponse { user, tokens })))
+    let (cookie, tokens) = state
+        .refresh_cookie
+        .deliver(tokens, delivery.refresh_cookie);
+    Ok(with_cookie(
+        cookie,
+        (StatusCode::CREATED, Json(RegisterResponse { user, tokens })),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -191,7 +273,7 @@ pub struct LoginRequest {
 }
 
 /// Log in. Unknown email and wrong password get the same answer in the same time.
-#[utoipa::path(post, path = "/auth/login", operation_id = "logIn", tag = TAG, request_body = LoginRequest,
+#[utoipa::path(post, path = "/auth/login", operation_id = "logIn", tag = TAG, request_body = LoginRequest, params(TokenDelivery),
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
         (status = 401, description = "Invalid email or password", body = crate::platform::http::Problem),
@@ -202,26 +284,31 @@ async fn login(
     State(state): State<AuthState>,
     ip: ClientIp,
     headers: HeaderMap,
+    Query(delivery): Query<TokenDelivery>,
     Json(body): Json<LoginRequest>,
-) -> Result<Json<TokenPair>, ApiError> {
-    Ok(Json(
-        state
-            .svc
-            .login(&body.email, body.password, &client(ip, &headers))
-            .await?,
-    ))
+) -> Result<Response, ApiError> {
+    let tokens = state
+        .svc
+        .login(&body.email, body.password, &client(ip, &headers))
+        .await?;
+    let (cookie, tokens) = state
+        .refresh_cookie
+        .deliver(tokens, delivery.refresh_cookie);
+    Ok(with_cookie(cookie, Json(tokens)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
+    /// The refresh token; may be left empty when the `agora_refresh` cookie carries it.
     #[serde(default)]
-    #[schema(required = true, min_length = 1)]
+    #[schema(required = true)]
     pub refresh_token: String,
 }
 
 /// Exchange a refresh token for a new pair. Each refresh token works once; one used again
-/// after the grace window revokes its whole session.
-#[utoipa::path(post, path = "/auth/refresh", operation_id = "refreshTokens", tag = TAG, request_body = RefreshRequest,
+/// after the grace window revokes its whole session. The token is read from the body, or,
+/// when the body's is empty, from the `agora_refresh` cookie.
+#[utoipa::path(post, path = "/auth/refresh", operation_id = "refreshTokens", tag = TAG, request_body = RefreshRequest, params(TokenDelivery),
     responses(
         (status = 200, description = "A new pair", body = TokenPair),
         (status = 401, description = "Invalid, expired or reused refresh token", body = crate::platform::http::Problem),
@@ -230,9 +317,19 @@ pub struct RefreshRequest {
     ))]
 async fn refresh(
     State(state): State<AuthState>,
+    headers: HeaderMap,
+    Query(delivery): Query<TokenDelivery>,
     Json(body): Json<RefreshRequest>,
-) -> Result<Json<TokenPair>, ApiError> {
-    Ok(Json(state.svc.refresh(&body.refresh_token).await?))
+) -> Result<Response, ApiError> {
+    let token = match body.refresh_token.as_str() {
+        "" => cookie_value(&headers, REFRESH_COOKIE).unwrap_or_default(),
+        token => token,
+    };
+    let tokens = state.svc.refresh(token).await?;
+    let (cookie, tokens) = state
+        .refresh_cookie
+        .deliver(tokens, delivery.refresh_cookie);
+    Ok(with_cookie(cookie, Json(tokens)))
 }
 
 /// The caller's account.
@@ -266,15 +363,18 @@ async fn introspect(Authenticated(principal): Authenticated) -> Json<Introspecti
 }
 
 /// End this session: its refresh token stops working at once, its access tokens within
-/// `auth.revocation_check_secs`.
+/// `auth.revocation_check_secs`. Clears the `agora_refresh` cookie.
 #[utoipa::path(post, path = "/auth/logout", operation_id = "logOut", tag = TAG, security(("bearer" = [])),
     responses((status = 204, description = "Logged out"), (status = 401, body = crate::platform::http::Problem)))]
 async fn logout(
     State(state): State<AuthState>,
     Authenticated(principal): Authenticated,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     state.svc.logout(&principal).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(with_cookie(
+        Some(state.refresh_cookie.clear()),
+        StatusCode::NO_CONTENT,
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

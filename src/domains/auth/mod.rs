@@ -76,6 +76,10 @@ mod mounting {
         fn mount(&self, platform: &Platform, ports: &Ports) -> anyhow::Result<Mounted> {
             let settings: AuthSettings = platform.settings.section("auth")?;
             let rl = settings.rate_limit.clone();
+            let refresh_cookie = http::RefreshCookie {
+                secure: settings.refresh_cookie_secure,
+                max_age_secs: settings.refresh_token_ttl_secs,
+            };
             let svc = Arc::new(AuthService::new(
                 platform.db.clone(),
                 settings,
@@ -88,6 +92,7 @@ mod mounting {
             let state = AuthState {
                 svc: svc.clone(),
                 authenticator: svc.clone(),
+                refresh_cookie,
             };
             let limit = rl
                 .enabled

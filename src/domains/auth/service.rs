@@ -41,7 +41,8 @@ const RESET_PASSWORD: &str = "reset_password";
 pub struct TokenPair {
     /// JWT (EdDSA) for `Authorization: Bearer`.
     pub access_token: String,
-    /// Opaque; exchange it at `/auth/refresh` for a new pair. Single use.
+    /// Opaque; exchange it at `/auth/refresh` for a new pair. Single use. Empty when the
+    /// request asked for it as a cookie (`?refresh_cookie=true`).
     pub refresh_token: String,
     #[schema(example = "Bearer")]
     pub token_type: &'static str,

@@ -15,6 +15,7 @@ pub struct AuthSettings {
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
     pub refresh_grace_secs: u64,
+    pub refresh_cookie_secure: bool,
     pub revocation_check_secs: u64,
     pub require_verified_email: bool,
     pub verification_ttl_secs: u64,

@@ -161,8 +161,9 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A stored file, public. Names are random and content never changes under a name, so it is
-/// cacheable for a year; `If-None-Match` gets 304.
+/// A stored file, public, by the `url` its upload answered (`<id>.<ext>`) or by its id alone.
+/// Names are random and content never changes under a name, so it is cacheable for a year;
+/// `If-None-Match` gets 304.
 #[utoipa::path(get, path = "/uploads/{name}", operation_id = "downloadFile", tag = TAG, params(("name" = String, Path)),
     responses((status = 200, description = "The file, with the type detected at upload"), (status = 304, description = "Not modified"), (status = 404, body = Problem)))]
 async fn serve(

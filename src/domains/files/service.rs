@@ -139,10 +139,14 @@ impl FilesService {
         Ok(info(&row))
     }
 
-    pub async fn serve(&self, stored_name: &str) -> Result<Served, UploadError> {
-        let row = repo::by_stored_name(&self.db, stored_name)
-            .await?
-            .ok_or(UploadError::NotFound)?;
+    /// By its stored name (`/uploads/<id>.png`, the `url` an upload answers) or by its id
+    /// alone (`/uploads/<id>`, for clients that hold only ids, such as a product's `images`).
+    pub async fn serve(&self, name: &str) -> Result<Served, UploadError> {
+        let row = match Uuid::try_parse(name) {
+            Ok(id) => repo::by_id(&self.db, id).await?,
+            Err(_) => repo::by_stored_name(&self.db, name).await?,
+        }
+        .ok_or(UploadError::NotFound)?;
         let bytes = self
             .storage
             .get(&row.stored_name)

@@ -71,6 +71,7 @@ pub fn routes() -> OpenApiRouter<MailState> {
         .routes(routes!(list_templates, create_template))
         .routes(routes!(get_template, update_template, delete_template))
         .routes(routes!(preview_template))
+        .routes(routes!(preview_draft))
         .routes(routes!(list_contacts, create_contact))
         .routes(routes!(get_contact, update_contact, delete_contact))
 }
@@ -228,6 +229,48 @@ async fn preview_template(
     Json(body): Json<PreviewRequest>,
 ) -> Result<Json<Rendered>, ApiError> {
     Ok(Json(state.svc.preview(id, body.variables).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = EmailTemplateDraft)]
+pub struct DraftPreviewRequest {
+    /// The template as edited, not yet saved (its `name` is not checked).
+    pub template: DraftTemplate,
+    /// Sample values; a variable the draft uses and this lacks renders empty.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DraftTemplate {
+    #[serde(default)]
+    #[schema(example = "Your order {{ order_ref }} shipped")]
+    pub subject: String,
+    pub html: Option<String>,
+    pub text: Option<String>,
+}
+
+/// Render a template being edited, without saving it: what an editor shows as the author
+/// types. Syntax errors come back per field (`subject`, `html`, `text`) with minijinja's
+/// line and message.
+#[utoipa::path(post, path = "/email-templates/preview", operation_id = "previewEmailTemplateDraft", tag = TAG, security(("bearer" = [])),
+    request_body = DraftPreviewRequest,
+    responses((status = 200, body = Rendered), (status = 401, body = Problem), (status = 422, description = "A part does not compile or render", body = Problem)))]
+async fn preview_draft(
+    _caller: Authenticated,
+    Json(body): Json<DraftPreviewRequest>,
+) -> Result<Json<Rendered>, ApiError> {
+    let draft = body.template;
+    super::templates::render(
+        &draft.subject,
+        draft.html.as_deref(),
+        draft.text.as_deref(),
+        &body.variables,
+        false,
+    )
+    .map(Json)
+    .map_err(ApiError::validation)
 }
 
 /// Queue an email. 202 with its id; delivery happens in the background. Send an

@@ -42,6 +42,9 @@ pub const API_PREFIX: &str = "/api/v1";
 /// Probes and scrapes are never rate limited.
 pub const UNLIMITED_PATHS: &[&str] = &["/health", "/readyz", "/metrics"];
 
+/// Nor are the console's static assets: immutable, cached by browsers for a year.
+const UNLIMITED_PREFIX: &str = "/assets/";
+
 /// Wraps `router` in the platform middleware, outermost first: request id, span + access
 /// log + metrics, client address, CORS, compression, security headers, problem+json, timeout, body limit,
 /// rate limit. Error responses are rendered inside the header layers so they get them too.
@@ -106,7 +109,8 @@ async fn limit_unless_probe(
     req: Request,
     next: Next,
 ) -> Response {
-    if UNLIMITED_PATHS.contains(&req.uri().path()) {
+    let path = req.uri().path();
+    if UNLIMITED_PATHS.contains(&path) || path.starts_with(UNLIMITED_PREFIX) {
         return next.run(req).await;
     }
     rate_limit::rate_limit(state, req, next).await
