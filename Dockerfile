@@ -6,7 +6,17 @@
 #   docker run -p 8080:8080 -v agora-data:/data agora
 
 ARG RUST_VERSION=1.95
+ARG NODE_VERSION=20
 ARG DEBIAN_RELEASE=bookworm
+
+# The web console (console/, TypeScript): bundled here, compiled into the binary below.
+FROM node:${NODE_VERSION}-${DEBIAN_RELEASE}-slim AS console
+WORKDIR /console
+COPY console/package.json console/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY console/index.html console/build.mjs console/tsconfig.json ./
+COPY console/src src
+RUN node build.mjs /console/dist
 
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -30,6 +40,10 @@ RUN mkdir -p src benches tests/api \
 
 COPY config config
 COPY migrations migrations
+COPY --from=console /console/dist console-dist
+# build.rs takes the console built above instead of running npm (no Node.js in this stage).
+ENV AGORA_CONSOLE_DIST=/src/console-dist
+COPY build.rs build.rs
 COPY src src
 # Newer than the placeholders' build, whatever times the build context carried.
 RUN touch src/main.rs src/lib.rs \

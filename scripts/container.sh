@@ -27,6 +27,7 @@ COMPOSE="${COMPOSE:-docker-compose}"
 IMAGE="${AGORA_IMAGE:-agora:ci}"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 RUST_VERSION="$(rustc --version | awk '{print $2}' | cut -d. -f1,2)"
+NODE_VERSION="$(node --version | sed 's/^v//' | cut -d. -f1)"
 SCRATCH="$(mktemp -d)"
 CONTAINERS=()
 PROJECT="agora-ci-$$"
@@ -123,6 +124,23 @@ ensure_rust_image() {
   rm -rf "$context"
 }
 
+# node:N-bookworm-slim as the Dockerfile names it: Debian with this machine's Node.js and npm.
+ensure_node_image() {
+  local tag="node:$NODE_VERSION-bookworm-slim"
+  have_image "$tag" && return
+  if [ "${AGORA_PULL_IMAGES:-0}" = 1 ]; then "$DOCKER" pull "$tag"; return; fi
+  echo "making $tag from this machine's Node.js"
+  local context="$SCRATCH/node" npm_dir
+  npm_dir="$(dirname "$(dirname "$(realpath "$(command -v npm)")")")"
+  mkdir -p "$context"
+  cp "$(realpath "$(command -v node)")" "$context/node"
+  cp -a "$npm_dir" "$context/npm"
+  cp /etc/ssl/certs/ca-certificates.crt "$context/host-ca.crt"
+  cp docker/standins/node.Dockerfile "$context/Dockerfile"
+  "$DOCKER" build -q -t "$tag" "$context" >/dev/null
+  rm -rf "$context"
+}
+
 # Stand-ins for the stack's images that cannot be pulled: Debian's packages behind the same
 # interface (paths, variables, ports) the official images offer. The stack test only.
 ensure_standin_images() {
@@ -149,6 +167,7 @@ prepare() {
   ensure_engine
   ensure_debian_image
   ensure_rust_image
+  ensure_node_image
   echo "prerequisites ready in $(seconds_since "$started") s"
 }
 
@@ -172,7 +191,7 @@ build_image() {
   step "the image, built from ./Dockerfile"
   local started
   started=$(date +%s)
-  "$DOCKER" build -q -t "$IMAGE" --build-arg RUST_VERSION="$RUST_VERSION" \
+  "$DOCKER" build -q -t "$IMAGE" --build-arg RUST_VERSION="$RUST_VERSION" --build-arg NODE_VERSION="$NODE_VERSION" \
     --build-arg REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)" . >/dev/null
   BUILD_SECONDS=$(seconds_since "$started")
   IMAGE_SIZE=$("$DOCKER" image inspect "$IMAGE" --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1000/1000}')

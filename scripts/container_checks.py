@@ -59,8 +59,22 @@ def eventually(what, check):
         time.sleep(0.5)
 
 
+def console(base):
+    """The web console compiled into the image: the page and the assets it names."""
+    request = urllib.request.Request(f"{base}/", headers={"Accept": "text/html"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        html = response.read().decode()
+        assert response.status == 200 and "content-security-policy" in {k.lower() for k in response.headers}
+    assets = [part for part in html.split('"') if part.startswith("/assets/")]
+    assert len(assets) == 2, html
+    for asset in assets:
+        with urllib.request.urlopen(f"{base}{asset}", timeout=30) as response:
+            assert response.status == 200 and len(response.read()) > 1000, asset
+
+
 def journey(base):
     """An account, its store, a product, an order and an email; returns what was made."""
+    console(base)
     api = f"{base}/api/v1"
     run = uuid.uuid4().hex[:8]
     email = f"owner-{run}@example.com"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this script):
 #   formatting and lints, unit tests, the integration suite on SQLite and on PostgreSQL,
-#   the API contract fuzzed against a live server (scripts/contract.sh), every domain built
+#   the API contract fuzzed against a live server (scripts/contract.sh), the web console in
+#   Chromium (scripts/console.sh, which installs Debian's chromium when missing), every domain built
 #   on its own and run as seven processes behind nginx (scripts/split.sh), three replicas
 #   behind nginx through a rolling restart and a SIGKILL (scripts/replicas.sh), and the container
 #   image and compose stack
@@ -128,6 +129,9 @@ TEST_DATABASE_URL="$POSTGRES_URL" cargo test --locked --features kafka --test ap
 step "the API contract against a live server (schemathesis)"
 cargo build --locked --features kafka --bin agora
 bash scripts/contract.sh "$CARGO_TARGET_DIR/debug/agora"
+
+step "the web console in Chromium: one journey, every page checked (scripts/console.sh)"
+bash scripts/console.sh "$CARGO_TARGET_DIR/debug/agora"
 
 step "three replicas behind nginx: rolling restart and SIGKILL under load (scripts/replicas.sh)"
 bash scripts/replicas.sh "$CARGO_TARGET_DIR/debug/agora"

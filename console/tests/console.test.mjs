@@ -87,9 +87,16 @@ test("the journey: mail, templates, map, shop, orders and a live notification", 
   await page.goto(await app.linkFromMail(seller.email, "verify-email"));
   await page.getByText("Your email address is verified").waitFor(WAIT);
 
-  // Compose and send an email; watch it become sent without reloading.
+  // A contact, then an email to it with an attachment; watch it become sent without reloading.
+  await page.goto("/contacts");
+  await page.getByLabel("Name").fill("Ada Lovelace");
+  await page.getByLabel("Email", { exact: true }).fill("ada@example.com");
+  await page.getByRole("button", { name: "Add contact" }).click();
+  await page.getByRole("cell", { name: "ada@example.com" }).waitFor(WAIT);
   await page.goto("/emails/new");
-  await page.getByLabel("To", { exact: true }).fill("Ada Lovelace <ada@example.com>");
+  await page.getByLabel("Ada Lovelace <ada@example.com>").check();
+  await page.getByLabel("Attachments").setInputFiles(new URL("shoe.png", import.meta.url).pathname);
+  await page.getByText("shoe.png (7 KiB)").waitFor(WAIT);
   await page.getByLabel("Subject").fill("Hello from the console");
   await page.getByLabel("Message").fill("Sent through Agora's web console.");
   await page.getByRole("button", { name: "Send" }).click();
@@ -98,6 +105,7 @@ test("the journey: mail, templates, map, shop, orders and a live notification", 
   await page.getByTestId("email-status").getByText("sent", { exact: true }).waitFor(WAIT);
   await page.getByRole("cell", { name: "250" }).first().waitFor(WAIT); // the SMTP server's answer, in the attempts
   assert.match(app.mails(), /Subject: Hello from the console/);
+  assert.match(app.mails(), /Content-Disposition: attachment; filename="shoe.png"/);
 
   // An administrator makes the seller an administrator too.
   await signOut(page);

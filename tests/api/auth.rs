@@ -723,3 +723,81 @@ async fn auth_routes_have_a_tighter_rate_limit() {
         "other routes keep the global limit"
     );
 }
+
+/// The `agora_refresh` cookie in a response, if it set one.
+fn refresh_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("agora_refresh="))
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn a_browser_may_keep_its_refresh_token_in_an_http_only_cookie() {
+    let app = spawn_app().await;
+    let registered = app
+        .post_json(
+            "/api/v1/auth/register?refresh_cookie=true",
+            &json!({"email": "cookie@example.com", "password": PASSWORD, "name": "Cookie"}),
+        )
+        .await;
+    assert_eq!(registered.status(), 201);
+    let cookie = refresh_cookie(&registered).expect("a refresh cookie");
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Secure",
+        "Path=/api/v1/auth/refresh",
+        "Max-Age=604800",
+    ] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    let body: Value = registered.json().await.unwrap();
+    assert_eq!(
+        body["tokens"]["refresh_token"], "",
+        "not readable by page scripts"
+    );
+    assert!(body["tokens"]["access_token"].as_str().unwrap().len() > 20);
+
+    // The cookie alone refreshes, and is rotated.
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let refreshed = app
+        .client
+        .post(app.url("/api/v1/auth/refresh?refresh_cookie=true"))
+        .header(reqwest::header::COOKIE, &pair)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let rotated = refresh_cookie(&refreshed).expect("a new refresh cookie");
+    assert_ne!(rotated.split(';').next().unwrap(), pair);
+    let tokens: Value = refreshed.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    assert_eq!(app.get_auth("/api/v1/auth/me", &access).await.status(), 200);
+
+    // Logging in the usual way still answers the token in the body, and sets no cookie.
+    let plain = app.login("cookie@example.com", PASSWORD).await;
+    assert!(refresh_cookie(&plain).is_none());
+    let plain: Value = plain.json().await.unwrap();
+    assert!(!plain["refresh_token"].as_str().unwrap().is_empty());
+
+    // No cookie and no token: 401. Logout clears the cookie.
+    assert_problem(app.post_json("/api/v1/auth/refresh", &json!({})).await, 401).await;
+    let logout = app
+        .client
+        .post(app.url("/api/v1/auth/logout"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    let cleared = refresh_cookie(&logout).expect("the cookie cleared");
+    assert!(
+        cleared.starts_with("agora_refresh=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+}

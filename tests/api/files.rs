@@ -246,3 +246,25 @@ async fn only_the_owner_deletes_and_a_file_in_use_stays() {
     assert_problem(app.get(file["url"].as_str().unwrap()).await, 404).await;
     assert_eq!(stored_files(&app), 0);
 }
+
+#[tokio::test]
+async fn an_upload_is_served_by_its_id_as_well_as_by_its_name() {
+    let app = spawn_app().await;
+    let ada = token(&app, "ada@example.com").await;
+    let uploaded: Value = upload(&app, &ada, "a.png", "image/png", PNG.to_vec())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let by_id = app
+        .get(&format!("/uploads/{}", uploaded["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(by_id.status(), 200);
+    assert_eq!(by_id.headers()["content-type"], "image/png");
+    assert_eq!(by_id.bytes().await.unwrap().as_ref(), PNG);
+    assert_problem(
+        app.get(&format!("/uploads/{}", uuid::Uuid::now_v7())).await,
+        404,
+    )
+    .await;
+}

@@ -867,3 +867,34 @@ pub async fn killed_mid_batch_every_email_arrives_once(queue: Vec<(&'static str,
     store.close().await;
     println!("{from_journal} recorded as sent from the hand-over journal");
 }
+
+#[tokio::test]
+async fn a_draft_template_previews_as_it_is_typed_and_names_its_broken_part() {
+    let app = crate::helpers::spawn_app().await;
+    let user = token(&app).await;
+    let draft = json!({"template": {"subject": "Order {{ order }} shipped", "text": "Hello {{ name }}"},
+                       "variables": {"order": "A-18"}});
+    let rendered = app
+        .post_auth("/api/v1/email-templates/preview", &user, &draft)
+        .await;
+    assert_eq!(rendered.status(), 200);
+    let rendered: Value = rendered.json().await.unwrap();
+    assert_eq!(rendered["subject"], "Order A-18 shipped");
+    // A variable not given yet renders empty while the author types.
+    assert_eq!(rendered["text"], "Hello ");
+
+    let broken = json!({"template": {"subject": "Hi", "html": "<p>{{ name </p>"}});
+    let body = assert_problem(
+        app.post_auth("/api/v1/email-templates/preview", &user, &broken)
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "html", "{body}");
+    assert_problem(
+        app.post_json("/api/v1/email-templates/preview", &draft)
+            .await,
+        401,
+    )
+    .await;
+}

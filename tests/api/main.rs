@@ -3,6 +3,8 @@
 mod auth;
 mod catalog;
 mod cli;
+#[cfg(feature = "console")]
+mod console;
 mod contract;
 mod database;
 mod errors;

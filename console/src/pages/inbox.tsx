@@ -1,7 +1,7 @@
 // Notifications: the list, updated live from the server-sent event stream, read and unread,
 // and preferences per category and channel with quiet hours.
 import { useEffect, useState } from "preact/hooks";
-import { API, del, get, post, put, session } from "../api";
+import { API, del, get, post, put, refresh, session } from "../api";
 import type { Page } from "../api";
 import type { Channel, Notification, Preferences } from "../types";
 import { Check, Field, Loaded, PageTitle, Pager, ProblemBanner, onSubmit, useResource, useSubmit, when } from "../ui";
@@ -20,8 +20,13 @@ export function connectStream() {
   s.addEventListener("unread", (e) => listeners.forEach((l) => l(null, JSON.parse((e as MessageEvent).data).unread)));
   s.addEventListener("notification", (e) => listeners.forEach((l) => l(JSON.parse((e as MessageEvent).data))));
   s.addEventListener("lagged", () => listeners.forEach((l) => l(null)));
+  // The browser reconnects by itself after a network error; a refusal (an expired access
+  // token) closes the stream, so renew the token; the new session reopens it (app.tsx).
   s.onerror = () => {
-    if (s.readyState === EventSource.CLOSED && source === s) setTimeout(() => session.token() && connectStream(), 3000);
+    if (s.readyState !== EventSource.CLOSED || source !== s) return;
+    setTimeout(async () => {
+      if (source === s) await refresh();
+    }, 2000);
   };
   source = s;
 }
