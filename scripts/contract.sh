@@ -22,8 +22,9 @@ EXAMPLES="${CONTRACT_EXAMPLES:-10}"
 SEED="${CONTRACT_SEED:-20261202}"
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
 
-st() { python3 -m schemathesis.cli "$@"; }
-if ! st --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+SCRIPTS="$PWD/scripts"
+st() { python3 "$SCRIPTS/schemathesis_serial_ast.py" "$@"; }
+if ! python3 -m schemathesis.cli --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 if ! python3 -m openapi_python_client --version 2>/dev/null | grep -q "$PYTHON_CLIENT_VERSION"; then
@@ -115,8 +116,10 @@ fuzz() {
     --report json --report-json-path "$work/$name.json" "$@") >"$work/$name.txt" 2>&1
 }
 # The tool itself can crash in its worker threads (CPython 3.11's `ast` is not thread-safe:
-# "SystemError: AST constructor recursion depth mismatch"). Such a run, with no failure of
-# the API and only Python errors of the tool, is run once more; an API failure never is.
+# "SystemError: AST constructor recursion depth mismatch"); st() serialises the parses that
+# crashed (scripts/schemathesis_serial_ast.py). Should such a crash still happen, a run with no
+# failure of the API and only Python errors of the tool is run once more; an API failure
+# never is.
 tool_crash_only() {
   grep -q '^Errors:' "$1" && ! grep -q '^Failures:' "$1" &&
     grep -q 'SystemError: AST constructor recursion depth mismatch' "$1" &&
