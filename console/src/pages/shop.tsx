@@ -262,7 +262,16 @@ function StoreProducts({ store, categories }: { store: Store; categories: Catego
               {p.data.map((x) => (
                 <tr key={x.id}>
                   <td><Link href={`/shop/products/${x.id}`}>{x.name}</Link> <span class="muted">{x.sku}</span></td>
-                  <td>{money(x.price, x.currency)}</td>
+                  <td>
+                    <label class="sr-only" for={`price-${x.id}`}>Price of {x.name} in {x.currency}</label>
+                    <input id={`price-${x.id}`} class="narrow-input" inputMode="decimal" value={(x.price / 10 ** minorDigits(x.currency)).toFixed(minorDigits(x.currency))}
+                      onChange={(e) => {
+                        const price = toMinor((e.currentTarget as HTMLInputElement).value, x.currency);
+                        if (Number.isNaN(price)) update.setProblem(new Problem(422, "Invalid price", `Enter an amount in ${x.currency}, e.g. 12.50.`));
+                        else update.run(x, { price });
+                      }} />{" "}
+                    <span class="muted">{x.currency}</span>
+                  </td>
                   <td>
                     <label class="sr-only" for={`stock-${x.id}`}>Stock of {x.name}</label>
                     <input id={`stock-${x.id}`} class="narrow-input" type="number" min="0" value={x.stock}
