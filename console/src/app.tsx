@@ -5,6 +5,7 @@ import { signOut, useAuth } from "./auth";
 import { session } from "./api";
 import { Link, match, navigate, useLocation } from "./router";
 import { Loading } from "./ui";
+import { useCart } from "./cart";
 import { Account, ForgotPassword, Register, ResetPassword, SignIn, VerifyEmail } from "./pages/account";
 import { Dashboard } from "./pages/dashboard";
 import { Compose, DeadLetters, EmailDetail, Emails } from "./pages/emails";
@@ -57,6 +58,7 @@ function NavLink({ href, children }: { href: string; children: ComponentChildren
 
 function Navigation({ admin }: { admin: boolean }) {
   const unread = useUnread();
+  const items = useCart().reduce((n, l) => n + l.quantity, 0);
   return (
     <nav aria-label="Main">
       <ul class="nav">
@@ -66,6 +68,7 @@ function Navigation({ admin }: { admin: boolean }) {
         <NavLink href="/contacts">Contacts</NavLink>
         <NavLink href="/map">Map</NavLink>
         <NavLink href="/shop">Shop</NavLink>
+        <NavLink href="/checkout">Cart{items > 0 && <span class="count-plain"> ({items}<span class="sr-only"> items</span>)</span>}</NavLink>
         <NavLink href="/my-store">My store</NavLink>
         <NavLink href="/orders">Orders</NavLink>
         <NavLink href="/addresses">Addresses</NavLink>

@@ -2,6 +2,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { get, post, refresh, session } from "./api";
 import type { User } from "./types";
+import { clear as clearCart } from "./cart";
 
 let current: User | null = null;
 let ready = false;
@@ -40,6 +41,7 @@ export async function reloadUser() {
 export async function signOut(everywhere = false) {
   await post(everywhere ? "auth/logout-all" : "auth/logout").catch(() => undefined);
   session.set(null);
+  clearCart(); // the next person on this browser starts with an empty cart
   current = null;
   changed();
 }

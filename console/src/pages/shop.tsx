@@ -4,7 +4,8 @@ import { useState } from "preact/hooks";
 import { del, get, patch, post, put, query, Problem } from "../api";
 import type { Page } from "../api";
 import { useAuth } from "../auth";
-import { Link, navigate, useLocation } from "../router";
+import * as cart from "../cart";
+import { Link, navigate } from "../router";
 import type { Address, Category, Product, Store } from "../types";
 import { Check, Field, Loaded, PageTitle, Pager, ProblemBanner, Select, minorDigits, money, onSubmit, toMinor, useResource, useSubmit } from "../ui";
 
@@ -73,6 +74,7 @@ export function Shop() {
 export function ProductPage({ id }: { id: string }) {
   const product = useResource(() => get<Product>(`products/${id}`), [id]);
   const [quantity, setQuantity] = useState("1");
+  const [added, setAdded] = useState(false);
   return (
     <section>
       <Loaded r={product}>
@@ -86,9 +88,14 @@ export function ProductPage({ id }: { id: string }) {
                 <p>{p.description}</p>
                 <p class="muted">SKU {p.sku} · {p.stock > 0 ? `${p.stock} in stock` : "Sold out"}</p>
                 {p.stock > 0 && (
-                  <form onSubmit={onSubmit(() => navigate(`/checkout?product=${p.id}&quantity=${quantity}`))} class="inline-form">
+                  <form onSubmit={onSubmit(() => {
+                    if (!cart.fits(p) && !confirm("Your cart holds another store's products; an order comes from one store. Start a new cart?")) return;
+                    cart.add(p, Number(quantity) || 1);
+                    setAdded(true);
+                  })} class="inline-form">
                     <Field label="Quantity" name="quantity" type="number" min="1" max={String(p.stock)} value={quantity} onValue={setQuantity} />
-                    <button class="primary">Buy</button>
+                    <button class="primary">Add to cart</button>
+                    {added && <span role="status">Added. <Link href="/checkout">Go to checkout</Link></span>}
                   </form>
                 )}
               </div>
@@ -151,44 +158,60 @@ export function Addresses() {
 }
 
 export function Checkout() {
-  const q = useLocation().query;
-  const id = q.get("product") ?? "";
-  const product = useResource(() => get<Product>(`products/${id}`), [id]);
+  const items = cart.useCart();
   const addresses = useResource(() => get<Page<Address>>("addresses?limit=100"), []);
-  const [quantity, setQuantity] = useState(q.get("quantity") ?? "1");
   const [addressId, setAddressId] = useState("");
   const [note, setNote] = useState("");
   const [adding, setAdding] = useState(false);
+  // One key per checkout, so a retried click never orders twice.
   const [key] = useState(() => crypto.randomUUID());
   const chosen = addressId || addresses.data?.data[0]?.id || "";
   const place = useSubmit(async () => {
-    const order = await post<{ id: string }>("orders", { address_id: chosen, items: [{ product_id: id, quantity: Number(quantity) }], note: note || null },
-      { headers: { "idempotency-key": key } });
+    const order = await post<{ id: string }>("orders", {
+      address_id: chosen, items: items.map((l) => ({ product_id: l.product_id, quantity: l.quantity })), note: note || null,
+    }, { headers: { "idempotency-key": key } });
+    cart.clear();
     navigate(`/orders/${order.id}`);
   });
+  if (items.length === 0) {
+    return <section><PageTitle>Checkout</PageTitle><p class="empty">Your cart is empty. <Link href="/shop">Browse the shop</Link></p></section>;
+  }
+  const currency = items[0].currency;
   return (
     <section>
       <PageTitle>Checkout</PageTitle>
-      <Loaded r={product}>
-        {(p) => (
-          <form onSubmit={onSubmit(place.run)} noValidate class="wide-form">
-            <ProblemBanner problem={place.problem} fields={["address_id", "note", "items"]} />
-            <p><strong>{p.name}</strong>, {money(p.price, p.currency)} each</p>
-            <Field label="Quantity" name="items" type="number" min="1" value={quantity} onValue={setQuantity} problem={place.problem} />
-            <p>Total: <strong>{money(p.price * (Number(quantity) || 0), p.currency)}</strong></p>
-            <Loaded r={addresses}>
-              {(a) => a.data.length === 0 && !adding ? <p class="empty">You have no address yet. <button type="button" onClick={() => setAdding(true)}>Add one</button></p> : (
-                <Select label="Ship to" name="address_id" value={chosen} onValue={setAddressId} problem={place.problem}>
-                  {a.data.map((x) => <option key={x.id} value={x.id}>{x.label}: {x.street}, {x.city}</option>)}
-                </Select>
-              )}
-            </Loaded>
-            {!adding && addresses.data?.data.length ? <button type="button" onClick={() => setAdding(true)}>Add another address</button> : null}
-            <Field label="Note for the seller (optional)" name="note" value={note} onValue={setNote} problem={place.problem} />
-            <button class="primary" disabled={place.busy || !chosen}>Place order</button>
-          </form>
-        )}
-      </Loaded>
+      <form onSubmit={onSubmit(place.run)} noValidate class="wide-form">
+        <ProblemBanner problem={place.problem} fields={["address_id", "note"]} />
+        <table>
+          <thead><tr><th scope="col">Product</th><th scope="col">Price</th><th scope="col">Quantity</th><th scope="col">Subtotal</th></tr></thead>
+          <tbody>
+            {items.map((l) => (
+              <tr key={l.product_id}>
+                <td><Link href={`/shop/products/${l.product_id}`}>{l.name}</Link></td>
+                <td>{money(l.price, l.currency)}</td>
+                <td>
+                  <label class="sr-only" for={`qty-${l.product_id}`}>Quantity of {l.name}</label>
+                  <input id={`qty-${l.product_id}`} class="narrow-input" type="number" min="0" value={l.quantity}
+                    onChange={(e) => cart.setQuantity(l.product_id, Number((e.currentTarget as HTMLInputElement).value) || 0)} />
+                </td>
+                <td>{money(l.price * l.quantity, l.currency)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {place.problem?.field("items") && <p class="field-error">{place.problem.field("items")}</p>}
+        <p>Total: <strong>{money(items.reduce((sum, l) => sum + l.price * l.quantity, 0), currency)}</strong> (the store confirms prices when the order is placed)</p>
+        <Loaded r={addresses}>
+          {(a) => a.data.length === 0 && !adding ? <p class="empty">You have no address yet. <button type="button" onClick={() => setAdding(true)}>Add one</button></p> : (
+            <Select label="Ship to" name="address_id" value={chosen} onValue={setAddressId} problem={place.problem}>
+              {a.data.map((x) => <option key={x.id} value={x.id}>{x.label}: {x.street}, {x.city}</option>)}
+            </Select>
+          )}
+        </Loaded>
+        {!adding && addresses.data?.data.length ? <button type="button" onClick={() => setAdding(true)}>Add another address</button> : null}
+        <Field label="Note for the seller (optional)" name="note" value={note} onValue={setNote} problem={place.problem} />
+        <button class="primary" disabled={place.busy || !chosen}>Place order</button>
+      </form>
       {adding && <AddressForm onCancel={() => setAdding(false)} onSaved={(a) => { setAdding(false); setAddressId(a.id); addresses.reload(true); }} />}
     </section>
   );
