@@ -27,7 +27,7 @@ export type Product = {
   id: string; store_id: string; name: string; sku: string; description: string; price: number; currency: string; stock: number;
   images: string[]; is_active: boolean; category_id?: string | null; brand?: string | null; low_stock_threshold: number;
 };
-export type Address = { id: string; label: string; recipient: string; phone?: string | null; street: string; city: string; state?: string | null; postal_code: string; country: string };
+export type Address = { id: string; owner_id?: string; label: string; recipient: string; phone?: string | null; street: string; city: string; state?: string | null; postal_code: string; country: string };
 export type OrderStatus = "pending_payment" | "paid" | "fulfilled" | "delivered" | "cancelled" | "expired";
 export type Order = {
   id: string; buyer_id: string; store_id: string; status: OrderStatus; currency: string; total: number; created_at: string; note?: string | null;

@@ -27,7 +27,8 @@ export function Orders() {
     <section>
       <PageTitle>Orders</PageTitle>
       <nav class="tabs" aria-label="Whose orders">
-        <Link href="/orders" aria-current={store ? undefined : "page"}>My purchases</Link>
+        {/* Administrators see every order there. */}
+        <Link href="/orders" aria-current={store ? undefined : "page"}>{user?.role === "admin" ? "All orders" : "My purchases"}</Link>
         {stores.data?.map((s) => <Link key={s.id} href={`/orders?store=${s.id}`} aria-current={store === s.id ? "page" : undefined}>Sold by {s.name}</Link>)}
       </nav>
       <div class="filters">

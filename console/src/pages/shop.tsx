@@ -107,6 +107,15 @@ export function ProductPage({ id }: { id: string }) {
   );
 }
 
+/** The caller's own addresses (an administrator's list holds everyone's). */
+function useOwnAddresses() {
+  const { user } = useAuth();
+  return useResource(async () => {
+    const page = await get<Page<Address>>("addresses?limit=100");
+    return { ...page, data: page.data.filter((a) => !a.owner_id || a.owner_id === user?.id) };
+  }, [user?.id]);
+}
+
 const NO_ADDRESS = { label: "", recipient: "", phone: "", street: "", city: "", state: "", postal_code: "", country: "" };
 
 function AddressForm({ address, onSaved, onCancel }: { address?: Address; onSaved: (a: Address) => void; onCancel?: () => void }) {
@@ -134,7 +143,7 @@ function AddressForm({ address, onSaved, onCancel }: { address?: Address; onSave
 }
 
 export function Addresses() {
-  const list = useResource(() => get<Page<Address>>("addresses?limit=100"), []);
+  const list = useOwnAddresses();
   const [editing, setEditing] = useState<Address | "new" | null>(null);
   return (
     <section>
@@ -159,7 +168,7 @@ export function Addresses() {
 
 export function Checkout() {
   const items = cart.useCart();
-  const addresses = useResource(() => get<Page<Address>>("addresses?limit=100"), []);
+  const addresses = useOwnAddresses();
   const [addressId, setAddressId] = useState("");
   const [note, setNote] = useState("");
   const [adding, setAdding] = useState(false);
