@@ -11,10 +11,13 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/agora/target}"
 BIN_DIR="$CARGO_TARGET_DIR/split"
-# The domains are the default features.
-read -r -a DOMAINS <<<"$(sed -n '/^default = \[/{s/.*\[//;s/\].*//;s/[",]/ /g;p;}' Cargo.toml)"
+# The domains are the default features, less the web console (not a domain: it is left out
+# of every process here, and served by the monolith).
+read -r -a DOMAINS <<<"$(sed -n '/^default = \[/{s/.*\[//;s/\].*//;s/[",]/ /g;s/\bconsole\b//;p;}' Cargo.toml)"
 
 build() {
+  # Only this build's binaries: split_checks.py runs one process per file here.
+  rm -rf "$BIN_DIR"
   mkdir -p "$BIN_DIR"
   for domain in "${DOMAINS[@]}"; do
     local started=$SECONDS

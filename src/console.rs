@@ -5,7 +5,6 @@
 //! - Any other GET that asks for HTML (`/`, `/emails`, `/reset-password?token=..` from a
 //!   mail) gets the page, which routes in the browser; everything else keeps its 404.
 
-use axum::body::Body;
 use axum::extract::{Path, Request};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +13,7 @@ use axum::Router;
 use rust_embed::Embed;
 
 use crate::platform::config::ConsoleSettings;
-use crate::platform::http::middleware;
+use crate::platform::http::{middleware, ApiError};
 
 #[derive(Embed)]
 #[folder = "$AGORA_CONSOLE_DIR"]
@@ -52,9 +51,7 @@ pub fn routes(settings: &ConsoleSettings) -> Router {
 
 async fn asset(Path(file): Path<String>) -> Response {
     let Some(content) = Assets::get(&format!("assets/{file}")) else {
-        return middleware::not_found(Request::new(Body::empty()))
-            .await
-            .into_response();
+        return ApiError::not_found(format!("No asset {file} in this build")).into_response();
     };
     (
         [

@@ -151,7 +151,13 @@ test("the journey: mail, templates, map, shop, orders and a live notification", 
 
   // A product with an image, in the store registration opened for the seller.
   await page.goto("/my-store");
-  await page.getByRole("heading", { name: /^Products of/ }).waitFor(WAIT);
+  // The store is opened by a queue consumer on registration: reload until it is there.
+  const storeHeading = page.getByRole("heading", { name: /^Products of/ });
+  for (let i = 0; i < 40 && !(await storeHeading.isVisible()); i++) {
+    await page.waitForTimeout(500);
+    if (await page.getByText("You have no store yet").isVisible()) await page.reload();
+  }
+  await storeHeading.waitFor(WAIT);
   await page.getByRole("button", { name: "New product" }).click();
   await page.getByLabel("Name", { exact: true }).fill("Trail runner");
   await page.getByLabel("SKU").fill("TR-42");
