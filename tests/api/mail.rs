@@ -891,6 +891,16 @@ async fn a_draft_template_previews_as_it_is_typed_and_names_its_broken_part() {
     )
     .await;
     assert_eq!(body["errors"][0]["field"], "html", "{body}");
+    // A draft that would loop 10^8 times is stopped, not rendered.
+    let runaway = json!({"template": {"subject": "Hi",
+        "text": "{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}{% endfor %}"}});
+    let body = assert_problem(
+        app.post_auth("/api/v1/email-templates/preview", &user, &runaway)
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "text", "{body}");
     assert_problem(
         app.post_json("/api/v1/email-templates/preview", &draft)
             .await,
