@@ -55,7 +55,8 @@ async fn asset(Path(file): Path<String>) -> Response {
     };
     (
         [
-            (header::CONTENT_TYPE, content_type(&file)),
+            // Guessed from the name when the bundle is embedded (rust-embed's `mime-guess`).
+            (header::CONTENT_TYPE, content.metadata.mimetype()),
             // Names carry a hash of the content, so a name never changes meaning.
             (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
         ],
@@ -128,19 +129,6 @@ fn tile_origin(tile_url: &str) -> Option<String> {
     let (scheme, rest) = tile_url.split_once("://")?;
     let host = rest.split('/').next().filter(|h| !h.is_empty())?;
     Some(format!("{scheme}://{}", host.replace("{s}", "*")))
-}
-
-fn content_type(file: &str) -> &'static str {
-    match file.rsplit('.').next().unwrap_or_default() {
-        "js" => "text/javascript; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "png" => "image/png",
-        "svg" => "image/svg+xml",
-        "woff2" => "font/woff2",
-        "txt" => "text/plain; charset=utf-8",
-        "json" => "application/json",
-        _ => "application/octet-stream",
-    }
 }
 
 #[cfg(test)]

@@ -61,6 +61,12 @@ async fn the_console_is_served_at_the_root_and_at_its_deep_links() {
             response.headers()[CACHE_CONTROL],
             "public, max-age=31536000, immutable"
         );
+        let expected = if asset.ends_with(".js") {
+            "text/javascript"
+        } else {
+            "text/css"
+        };
+        assert_eq!(response.headers()[CONTENT_TYPE], expected, "{asset}");
         assert!(!response.bytes().await.unwrap().is_empty());
     }
 }
