@@ -107,38 +107,34 @@ ensure_debian_image() {
   rm -rf "$root"
 }
 
-# rust:X.Y-slim-bookworm as the Dockerfile names it: Debian with this machine's toolchain.
-ensure_rust_image() {
-  local tag="rust:$RUST_VERSION-slim-bookworm"
+# A base image the Dockerfile names, made from this machine's toolchain where it cannot be
+# pulled: `fill` copies the toolchain into the context, docker/standins/NAME.Dockerfile
+# builds on debian:bookworm-slim. The registries (crates, npm) may be reached through a
+# proxy whose CA only this machine trusts, so its CA bundle goes in too.
+ensure_local_image() {
+  local tag=$1 name=$2 fill=$3
   have_image "$tag" && return
   if [ "${AGORA_PULL_IMAGES:-0}" = 1 ]; then "$DOCKER" pull "$tag"; return; fi
-  echo "making $tag from this machine's toolchain"
-  local context="$SCRATCH/rust" sysroot
-  sysroot="$(rustc --print sysroot)"
-  mkdir -p "$context/toolchain"
-  cp -a "$sysroot"/bin "$sysroot"/lib "$sysroot"/libexec "$sysroot"/etc "$context/toolchain/"
-  # The crate registry may be reached through a proxy whose CA only this machine trusts.
+  echo "making $tag from this machine's $name toolchain"
+  local context="$SCRATCH/$name"
+  mkdir -p "$context"
+  "$fill" "$context"
   cp /etc/ssl/certs/ca-certificates.crt "$context/host-ca.crt"
-  cp docker/standins/rust.Dockerfile "$context/Dockerfile"
+  cp "docker/standins/$name.Dockerfile" "$context/Dockerfile"
   "$DOCKER" build -q -t "$tag" "$context" >/dev/null
   rm -rf "$context"
 }
 
-# node:N-bookworm-slim as the Dockerfile names it: Debian with this machine's Node.js and npm.
-ensure_node_image() {
-  local tag="node:$NODE_VERSION-bookworm-slim"
-  have_image "$tag" && return
-  if [ "${AGORA_PULL_IMAGES:-0}" = 1 ]; then "$DOCKER" pull "$tag"; return; fi
-  echo "making $tag from this machine's Node.js"
-  local context="$SCRATCH/node" npm_dir
-  npm_dir="$(dirname "$(dirname "$(realpath "$(command -v npm)")")")"
-  mkdir -p "$context"
-  cp "$(realpath "$(command -v node)")" "$context/node"
-  cp -a "$npm_dir" "$context/npm"
-  cp /etc/ssl/certs/ca-certificates.crt "$context/host-ca.crt"
-  cp docker/standins/node.Dockerfile "$context/Dockerfile"
-  "$DOCKER" build -q -t "$tag" "$context" >/dev/null
-  rm -rf "$context"
+copy_rust_toolchain() {
+  local sysroot
+  sysroot="$(rustc --print sysroot)"
+  mkdir -p "$1/toolchain"
+  cp -a "$sysroot"/bin "$sysroot"/lib "$sysroot"/libexec "$sysroot"/etc "$1/toolchain/"
+}
+
+copy_node() {
+  cp "$(realpath "$(command -v node)")" "$1/node"
+  cp -a "$(dirname "$(dirname "$(realpath "$(command -v npm)")")")" "$1/npm"
 }
 
 # Stand-ins for the stack's images that cannot be pulled: Debian's packages behind the same
@@ -166,8 +162,8 @@ prepare() {
   ensure_python_tools
   ensure_engine
   ensure_debian_image
-  ensure_rust_image
-  ensure_node_image
+  ensure_local_image "rust:$RUST_VERSION-slim-bookworm" rust copy_rust_toolchain
+  ensure_local_image "node:$NODE_VERSION-bookworm-slim" node copy_node
   echo "prerequisites ready in $(seconds_since "$started") s"
 }
 
