@@ -1,7 +1,7 @@
 // Client-side routing on the History API: the server answers every page path with the
 // console, so links from mails (`/reset-password?token=..`) and reloads land where they point.
 import { useEffect, useState } from "preact/hooks";
-import type { ComponentChildren, JSX, AnchorHTMLAttributes, InputHTMLAttributes, TextareaHTMLAttributes } from "preact";
+import type { ComponentChildren, AnchorHTMLAttributes } from "preact";
 
 const listeners = new Set<() => void>();
 window.addEventListener("popstate", () => listeners.forEach((l) => l()));

@@ -1,7 +1,7 @@
 // Small building blocks every page uses: loading and error states, labelled fields that show
 // the API's per-field errors, pagination, money and dates.
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import type { ComponentChildren, JSX, AnchorHTMLAttributes, InputHTMLAttributes, TextareaHTMLAttributes } from "preact";
+import type { ComponentChildren, InputHTMLAttributes } from "preact";
 import { Problem } from "./api";
 
 export function asProblem(e: unknown): Problem {

@@ -6,7 +6,8 @@ import { get, post, query } from "../api";
 import type { Page } from "../api";
 import { useAuth } from "../auth";
 import { Link, navigate, useLocation } from "../router";
-import type { Order, OrderStatus, Store } from "../types";
+import type { Order, OrderStatus } from "../types";
+import { useMyStores } from "./shop";
 import { Badge, Field, Loaded, PageTitle, Pager, ProblemBanner, Select, money, useResource, useSubmit, when } from "../ui";
 
 const STATUSES: OrderStatus[] = ["pending_payment", "paid", "fulfilled", "delivered", "cancelled", "expired"];
@@ -18,7 +19,7 @@ const ACTION: Partial<Record<OrderStatus, string>> = { paid: "Mark paid", fulfil
 export function Orders() {
   const { user } = useAuth();
   const q = useLocation().query;
-  const stores = useResource(async () => (await get<Page<Store>>("stores?limit=100")).data.filter((s) => s.owner_id === user?.id), [user?.id]);
+  const stores = useMyStores();
   const store = q.get("store") ?? "";
   const [status, setStatus] = useState("");
   const [page, setPage] = useState(1);
@@ -64,7 +65,7 @@ export function Orders() {
 export function OrderDetail({ id }: { id: string }) {
   const { user } = useAuth();
   const order = useResource(() => get<Order>(`orders/${id}`), [id]);
-  const stores = useResource(async () => (await get<Page<Store>>("stores?limit=100")).data.map((s) => s.id), []);
+  const stores = useMyStores();
   const [reason, setReason] = useState("");
   const change = useSubmit(async (to: OrderStatus) => {
     order.set(await post<Order>(`orders/${id}/status`, { status: to, reason: reason || null }));
@@ -72,7 +73,7 @@ export function OrderDetail({ id }: { id: string }) {
   });
   const actions = (o: Order): OrderStatus[] => {
     const admin = user?.role === "admin";
-    const seller = stores.data?.includes(o.store_id) ?? false;
+    const seller = stores.data?.some((s) => s.id === o.store_id) ?? false;
     const buyer = o.buyer_id === user?.id;
     return NEXT[o.status].filter((to) => admin || (seller && (to === "fulfilled" || to === "delivered")) || (buyer && to === "cancelled"));
   };

@@ -107,6 +107,12 @@ export function ProductPage({ id }: { id: string }) {
   );
 }
 
+/** The caller's own stores (an administrator's list holds everyone's). */
+export function useMyStores() {
+  const { user } = useAuth();
+  return useResource(async () => (await get<Page<Store>>("stores?limit=100")).data.filter((s) => s.owner_id === user?.id), [user?.id]);
+}
+
 /** The caller's own addresses (an administrator's list holds everyone's). */
 function useOwnAddresses() {
   const { user } = useAuth();
@@ -322,8 +328,7 @@ function StoreProducts({ store, categories }: { store: Store; categories: Catego
 }
 
 export function MyStore() {
-  const { user } = useAuth();
-  const stores = useResource(async () => (await get<Page<Store>>("stores?limit=100")).data.filter((s) => s.owner_id === user?.id), [user?.id]);
+  const stores = useMyStores();
   const categories = useCategories();
   const [form, setForm] = useState({ name: "", description: "" });
   const create = useSubmit(async () => {
