@@ -244,32 +244,33 @@ async fn geojson_feature_collection() {
 }
 
 #[tokio::test]
-async fn offline_geocoder_names_the_right_city() {
+async fn the_offline_geocoder_names_the_city_its_district_region_and_country() {
     let app = spawn_app().await;
     let ada = token(&app, "ada@example.com").await;
-    let cases = [
-        ((48.8566, 2.3522), "Paris", "fr"),
-        ((52.5200, 13.4050), "Berlin", "de"),
-        ((35.6895, 139.6917), "Tokyo", "jp"),
-        ((-33.8688, 151.2093), "Sydney", "au"),
-        ((41.9028, 12.4964), "Rome", "it"),
-    ];
-    for ((lat, lon), city, cc) in cases {
-        let found: Value = app
-            .get_auth(
-                &format!("/api/v1/locations/reverse-geocode/{lat}/{lon}"),
-                &ada,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(found["provider"], "offline");
-        // The nearest GeoNames place may be a district; the city is then its region.
-        let display = found["address"]["display_name"].as_str().unwrap();
-        assert!(display.contains(city), "{found}");
-        assert_eq!(found["address"]["country_code"], cc, "{found}");
-    }
+    // The Eiffel Tower: Neuilly-sur-Seine's centre is nearer than Paris's.
+    let eiffel = reverse(&app, &ada, (48.8584, 2.2945)).await;
+    assert_eq!(eiffel["provider"], "offline");
+    assert_eq!(
+        eiffel["address"],
+        json!({"display_name": "Paris, Île-de-France, France", "city": "Paris",
+               "region": "Île-de-France", "state": "Île-de-France", "country": "France",
+               "country_code": "fr"})
+    );
+    let castle = reverse(&app, &ada, (50.0911, 14.4016)).await;
+    assert_eq!(castle["address"]["district"], "Malá Strana", "{castle}");
+    assert_eq!(castle["address"]["city"], "Prague");
+    assert_eq!(castle["address"]["country_code"], "cz");
+
+    // Out in the Pacific there is no address.
+    let sea = assert_problem(
+        app.get_auth("/api/v1/locations/reverse-geocode/0/-140", &ada)
+            .await,
+        404,
+    )
+    .await;
+    assert_eq!(sea["detail"], "No address is known at this point");
+    let boat = save(&app, &ada, "boat", (0.0, -140.0)).await;
+    assert_eq!(boat["address"], Value::Null, "{boat}");
     assert_problem(
         app.get("/api/v1/locations/reverse-geocode/48.85/2.35")
             .await,
@@ -312,7 +313,7 @@ impl FakeNominatim {
                 StatusCode::OK,
                 axum::Json(json!({
                     "display_name": format!("1 Fake Road, Fakeville ({lat}, {lon})"),
-                    "address": {"road": "Fake Road", "town": "Fakeville", "state": "Fakeshire",
+                    "address": {"road": "Fake Road", "suburb": "Old Town", "town": "Fakeville", "state": "Fakeshire",
                                 "postcode": "FK1 1AA", "country": "Fakeland", "country_code": "FK"}
                 })),
             )
@@ -385,6 +386,13 @@ async fn nominatim_is_asked_at_most_once_per_interval_under_parallel_lookups() {
         "town is the city when there is no city"
     );
     assert_eq!(answers[0]["address"]["country_code"], "fk");
+    // The same fields, and the same display name, as the offline geocoder gives.
+    assert_eq!(answers[0]["address"]["district"], "Old Town");
+    assert_eq!(answers[0]["address"]["region"], "Fakeshire");
+    assert_eq!(
+        answers[0]["address"]["display_name"],
+        "Fake Road, Old Town, Fakeville, FK1 1AA, Fakeshire, Fakeland"
+    );
 
     let mut calls = fake.calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 20);

@@ -52,7 +52,7 @@ impl From<Row> for Location {
             lon: r.lon,
             notes: r.notes,
             tags: r.tags.0,
-            address: r.address.map(|a| a.0),
+            address: r.address.map(|a| a.0.normalized()),
             address_provider: r.address_provider,
             created_at: r.created_at,
             updated_at: r.updated_at,

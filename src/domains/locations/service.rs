@@ -90,10 +90,11 @@ impl LocationsService {
         Ok(location)
     }
 
-    /// The address to store: the given one, a looked-up one, or none yet (a job follows).
-    async fn resolve_address(&self, input: &LocationInput) -> Option<(Address, String)> {
+    /// The address to store: the given one, a looked-up one, or none: none known there
+    /// (out at sea), or none yet, a job following.
+    async fn resolve_address(&self, input: &LocationInput) -> Resolved {
         if let Some(given) = &input.address {
-            return Some((given.clone(), "user".to_string()));
+            return Resolved::Found(Box::new(given.clone().normalized()), "user");
         }
         match tokio::time::timeout(
             self.inline_timeout,
@@ -101,14 +102,15 @@ impl LocationsService {
         )
         .await
         {
-            Ok(Ok(found)) => Some((found.address, found.provider.to_string())),
+            Ok(Ok(found)) => Resolved::Found(Box::new(found.address), found.provider),
+            Ok(Err(GeocodeError::NotFound)) => Resolved::NoneHere,
             Ok(Err(e)) => {
                 tracing::info!(error = %e, "address left to the geocoding job");
-                None
+                Resolved::Later
             }
             Err(_) => {
                 tracing::info!("geocoder too slow; address left to the geocoding job");
-                None
+                Resolved::Later
             }
         }
     }
@@ -121,8 +123,11 @@ impl LocationsService {
         create: bool,
     ) -> Result<Location, LocationError> {
         let input = input.validate().map_err(LocationError::Validation)?;
-        let address = self.resolve_address(&input).await;
-        let address_ref = address.as_ref().map(|(a, p)| (a, p.as_str()));
+        let resolved = self.resolve_address(&input).await;
+        let address_ref = match &resolved {
+            Resolved::Found(address, provider) => Some((&**address, *provider)),
+            Resolved::NoneHere | Resolved::Later => None,
+        };
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
         if create {
@@ -130,7 +135,7 @@ impl LocationsService {
         } else if !repo::replace(&mut tx, id, &input, address_ref, now).await? {
             return Err(LocationError::NotFound);
         }
-        if address.is_none() {
+        if matches!(resolved, Resolved::Later) {
             publish(
                 &mut tx,
                 Outgoing::new(
@@ -262,4 +267,14 @@ impl LocationsService {
             .map(|(name, state)| Breaker { name, state })
             .collect()
     }
+}
+
+/// What a save learns of the address.
+enum Resolved {
+    /// Given, or looked up: with its provider.
+    Found(Box<Address>, &'static str),
+    /// The geocoder knows no address there; a job would learn nothing more.
+    NoneHere,
+    /// The geocoder failed or was slow: the geocoding job fills it in later.
+    Later,
 }

@@ -76,22 +76,61 @@ pub struct Nominatim {
 
 #[derive(Deserialize)]
 struct ReverseResponse {
-    display_name: Option<String>,
     address: Option<NominatimAddress>,
     error: Option<String>,
 }
 
+/// The parts of Nominatim's `address` object Agora keeps. Nominatim names a part after what
+/// it is in OpenStreetMap, so each of Agora's fields takes the first one present.
 #[derive(Deserialize, Default)]
 struct NominatimAddress {
     road: Option<String>,
+    suburb: Option<String>,
+    borough: Option<String>,
+    city_district: Option<String>,
+    quarter: Option<String>,
+    neighbourhood: Option<String>,
     city: Option<String>,
     town: Option<String>,
     village: Option<String>,
     municipality: Option<String>,
+    hamlet: Option<String>,
     state: Option<String>,
+    province: Option<String>,
+    region: Option<String>,
     postcode: Option<String>,
     country: Option<String>,
     country_code: Option<String>,
+}
+
+impl NominatimAddress {
+    /// The same shape the offline geocoder gives, display name included.
+    fn into_address(self) -> Address {
+        let region = self.state.or(self.province).or(self.region);
+        let mut address = Address {
+            road: self.road,
+            district: self
+                .suburb
+                .or(self.borough)
+                .or(self.city_district)
+                .or(self.quarter)
+                .or(self.neighbourhood),
+            city: self
+                .city
+                .or(self.town)
+                .or(self.village)
+                .or(self.municipality)
+                .or(self.hamlet),
+            state: region.clone(),
+            region,
+            postcode: self.postcode,
+            country: self.country,
+            country_code: self.country_code.map(|c| c.to_lowercase()),
+            display_name: String::new(),
+        };
+        address.display_name = address.compose_display_name();
+        address
+    }
 }
 
 impl Nominatim {
@@ -212,20 +251,7 @@ impl Nominatim {
         if body.error.is_some() {
             return Err(GeocodeError::NotFound);
         }
-        let address = body.address.unwrap_or_default();
-        Ok(Address {
-            display_name: body.display_name.unwrap_or_default(),
-            road: address.road,
-            city: address
-                .city
-                .or(address.town)
-                .or(address.village)
-                .or(address.municipality),
-            state: address.state,
-            postcode: address.postcode,
-            country: address.country,
-            country_code: address.country_code.map(|c| c.to_lowercase()),
-        })
+        Ok(body.address.unwrap_or_default().into_address())
     }
 
     async fn offline(&self, lat: f64, lon: f64) -> Result<Geocoded, GeocodeError> {
@@ -294,5 +320,47 @@ impl Geocoder for Nominatim {
 
     fn breakers(&self) -> Vec<(&'static str, BreakerState)> {
         vec![("nominatim", self.breaker.state())]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_maps_onto_the_offline_geocoders_fields() {
+        // Nominatim's answer at the Eiffel Tower (format=jsonv2, addressdetails=1).
+        let body: ReverseResponse = serde_json::from_str(
+            r#"{"display_name": "Tour Eiffel, 5, Avenue Anatole France, Quartier du Gros-Caillou, Paris 7e Arrondissement, Paris, Île-de-France, France métropolitaine, 75007, France",
+                "address": {"tourism": "Tour Eiffel", "house_number": "5", "road": "Avenue Anatole France",
+                            "city_block": "Quartier du Gros-Caillou", "suburb": "Paris 7e Arrondissement",
+                            "city_district": "Paris", "city": "Paris", "ISO3166-2-lvl6": "FR-75C",
+                            "state": "Île-de-France", "ISO3166-2-lvl4": "FR-IDF", "region": "France métropolitaine",
+                            "postcode": "75007", "country": "France", "country_code": "fr"}}"#,
+        )
+        .unwrap();
+        let address = body.address.unwrap().into_address();
+        assert_eq!(address.district.as_deref(), Some("Paris 7e Arrondissement"));
+        assert_eq!(address.city.as_deref(), Some("Paris"));
+        assert_eq!(address.region.as_deref(), Some("Île-de-France"));
+        assert_eq!(address.state, address.region);
+        assert_eq!(address.country_code.as_deref(), Some("fr"));
+        assert_eq!(
+            address.display_name,
+            "Avenue Anatole France, Paris 7e Arrondissement, Paris, 75007, Île-de-France, France"
+        );
+    }
+
+    #[test]
+    fn a_village_is_the_city_where_there_is_no_city() {
+        let body: ReverseResponse = serde_json::from_str(
+            r#"{"address": {"village": "Giverny", "municipality": "Vernon", "state": "Normandie",
+                            "country": "France", "country_code": "FR"}}"#,
+        )
+        .unwrap();
+        let address = body.address.unwrap().into_address();
+        assert_eq!(address.city.as_deref(), Some("Giverny"));
+        assert_eq!(address.district, None);
+        assert_eq!(address.country_code.as_deref(), Some("fr"));
     }
 }
