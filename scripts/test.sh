@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this script):
-#   formatting and lints, unit tests, the integration suite on SQLite and on PostgreSQL,
+#   formatting and lints, the dependency policy (scripts/deps.sh), unit tests, the integration
+#   suite on SQLite and on PostgreSQL,
 #   the API contract fuzzed against a live server (scripts/contract.sh), the web console in
 #   Chromium (scripts/console.sh, which installs Debian's chromium when missing), every domain built
 #   on its own and run as seven processes behind nginx (scripts/split.sh), three replicas
@@ -109,6 +110,9 @@ start_tansu
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked --features kafka -- -D warnings
+
+step "dependency policy: licences, duplicate crates, sources (scripts/deps.sh, cargo-deny)"
+bash scripts/deps.sh
 
 step "build the tests once"
 cargo test --locked --features kafka --no-run
