@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use agora::platform::backup;
 use agora::platform::metrics::Metrics;
 
 mod healthcheck;
@@ -60,6 +61,17 @@ enum Command {
     Auth {
         #[command(subcommand)]
         command: AuthCommand,
+    },
+    /// Copy the database (with the queue's pending messages), the signing keys and the
+    /// uploads into a new directory, while the server runs.
+    Backup {
+        /// Where to write the backup: a directory that does not exist yet, or is empty.
+        dir: PathBuf,
+    },
+    /// Restore a backup into an empty database and data directory; then start the server.
+    Restore {
+        /// A directory `agora backup` wrote.
+        dir: PathBuf,
     },
     /// Inspect the durable queue and replay dead letters.
     Queue {
@@ -197,6 +209,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Queue { command } => queue_command(&settings, command).await,
+            Command::Backup { dir } => {
+                let manifest =
+                    backup::backup(&settings.database_url(), &backup_dirs(&settings)?, &dir)
+                        .await?;
+                println!(
+                    "backup of the {} database and {} files in {}",
+                    manifest.database,
+                    manifest.files.len(),
+                    dir.display()
+                );
+                Ok(())
+            }
+            Command::Restore { dir } => {
+                let manifest =
+                    backup::restore(&settings.database_url(), &backup_dirs(&settings)?, &dir)
+                        .await?;
+                println!(
+                    "restored the backup of {} ({} files) from {}",
+                    manifest.created_at,
+                    manifest.files.len(),
+                    dir.display()
+                );
+                Ok(())
+            }
             #[cfg(feature = "auth")]
             Command::Admin { command } => admin_command(&settings, command).await,
             #[cfg(feature = "auth")]
@@ -226,6 +262,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// The directories the enabled domains keep beside the database: one push per domain
+/// feature that keeps one.
+#[allow(clippy::vec_init_then_push)]
+fn backup_dirs(settings: &Settings) -> anyhow::Result<Vec<backup::Directory>> {
+    #[allow(unused_mut)]
+    let mut dirs = Vec::new();
+    #[cfg(feature = "auth")]
+    dirs.push(backup::Directory {
+        name: "jwt",
+        path: settings
+            .section::<agora::domains::auth::AuthSettings>("auth")?
+            .jwt_keys_dir(&settings.data_dir),
+    });
+    #[cfg(feature = "files")]
+    dirs.push(backup::Directory {
+        name: "uploads",
+        path: settings
+            .section::<agora::domains::files::FilesSettings>("files")?
+            .uploads_dir(&settings.data_dir),
+    });
+    let _ = settings;
+    Ok(dirs)
 }
 
 async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Result<()> {

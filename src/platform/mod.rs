@@ -1,5 +1,6 @@
 //! Shared infrastructure. Knows no domain.
 
+pub mod backup;
 pub mod breaker;
 pub mod budget;
 pub mod clock;

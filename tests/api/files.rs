@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::helpers::{assert_problem, spawn_app, TestApp};
 
 /// The smallest PNG header that content sniffing recognises.
-const PNG: &[u8] = &[
+pub const PNG: &[u8] = &[
     0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0, 0,
     1, 0, 0, 0, 1, 8, 6, 0, 0, 0,
 ];

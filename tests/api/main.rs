@@ -1,6 +1,7 @@
 //! The one integration-test binary. Runs on SQLite, and on PostgreSQL with TEST_DATABASE_URL.
 
 mod auth;
+mod backup;
 mod catalog;
 mod cli;
 #[cfg(feature = "console")]
