@@ -3,6 +3,7 @@
 //!
 //!     cargo bench --bench geocoder
 
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use agora::domains::locations::Offline;
@@ -39,6 +40,72 @@ fn time_lookups(name: &str, points: &[(f64, f64)]) {
         percentile(&took, 0.99),
         took[took.len() - 1]
     );
+}
+
+/// (name, lat, lon, population) of every town in the bundled data.
+fn towns() -> Vec<(String, f64, f64, u64)> {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(
+        &include_bytes!("../src/domains/locations/geocoder/data/places.tsv.gz")[..],
+    )
+    .read_to_string(&mut text)
+    .unwrap();
+    text.lines()
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .filter(|f| f[3] == "c")
+        .map(|f| {
+            (
+                f[0].to_string(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[4].parse().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn km((lat1, lon1): (f64, f64), (lat2, lon2): (f64, f64)) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let h = ((p2 - p1) / 2.0).sin().powi(2)
+        + p1.cos() * p2.cos() * ((lon2 - lon1).to_radians() / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().asin()
+}
+
+/// The other side of the rule: small towns beside big cities must keep their name. Towns of
+/// 500 to 50,000 people within 30 km of a city of a million, asked 500 m and 1 km north of
+/// their centre.
+fn small_towns_keep_their_name() {
+    let towns = towns();
+    let cities: Vec<_> = towns.iter().filter(|t| t.3 >= 1_000_000).collect();
+    let mut beside: Vec<_> = towns
+        .iter()
+        .filter(|t| (500..=50_000).contains(&t.3))
+        .filter(|t| {
+            cities.iter().any(|c| {
+                (c.1 - t.1).abs() < 0.3
+                    && km((c.1, c.2), (t.1, t.2)) < 30.0
+                    && km((c.1, c.2), (t.1, t.2)) > 3.0
+            })
+        })
+        .collect();
+    beside.sort_by(|a, b| a.0.cmp(&b.0));
+    let sample: Vec<_> = beside
+        .iter()
+        .step_by((beside.len() / 2000).max(1))
+        .collect();
+    for offset_km in [0.5, 1.0] {
+        let kept = sample
+            .iter()
+            .filter(|t| {
+                Offline::lookup(t.1 + offset_km / 111.2, t.2).and_then(|a| a.city)
+                    == Some(t.0.clone())
+            })
+            .count();
+        println!(
+            "small towns beside big cities, asked {offset_km} km from their centre: {kept} of {} keep their name",
+            sample.len()
+        );
+    }
 }
 
 fn main() {
@@ -93,6 +160,7 @@ fn main() {
         .collect();
     time_lookups("near the landmarks' cities", &near_towns);
     time_lookups("uniformly over the globe", &anywhere);
+    small_towns_keep_their_name();
 
     println!("\nlandmarks:");
     for line in include_str!("../src/domains/locations/geocoder/landmarks.tsv")

@@ -188,9 +188,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         print!("{}", settings.to_masked_toml());
         return Ok(());
     }
-    telemetry::init(&settings.log);
+    let tracing = telemetry::init(&settings.log, &settings.telemetry);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match command {
             Command::Migrate => {
                 let mut settings = settings;
@@ -261,7 +261,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 app.run().await
             }
         }
-    })
+    });
+    // Sends the spans still buffered.
+    tracing.shutdown();
+    result
 }
 
 /// The directories the enabled domains keep beside the database: one push per domain

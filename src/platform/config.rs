@@ -45,6 +45,7 @@ pub struct Settings {
     pub queue: QueueSettings,
     pub mailer: MailerSettings,
     pub log: LogSettings,
+    pub telemetry: TelemetrySettings,
     pub openapi: OpenApiSettings,
     pub console: ConsoleSettings,
     /// Other Agora processes hosting the domains this build leaves out, by domain name
@@ -239,6 +240,26 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub otlp: OtlpSettings,
+}
+
+/// Traces exported over OTLP/HTTP (protobuf). Off while no endpoint is set here or in
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpSettings {
+    /// The collector's base URL, e.g. `http://otel-collector:4318`; traces go to `/v1/traces`.
+    pub endpoint: String,
+    /// `OTEL_SERVICE_NAME` wins when set.
+    pub service_name: String,
+    /// The share of new traces kept, 0.0 to 1.0; a request that arrives inside a trace follows
+    /// its caller's decision. `OTEL_TRACES_SAMPLER` wins when set.
+    pub sample_ratio: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -548,6 +569,20 @@ impl Settings {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid("log.level", format!("not a valid filter: {e}")));
+        }
+        let otlp = &self.telemetry.otlp;
+        if !(0.0..=1.0).contains(&otlp.sample_ratio) {
+            return Err(invalid(
+                "telemetry.otlp.sample_ratio",
+                "expected a share between 0.0 and 1.0",
+            ));
+        }
+        let is_url = otlp.endpoint.starts_with("http://") || otlp.endpoint.starts_with("https://");
+        if !otlp.endpoint.is_empty() && !is_url {
+            return Err(invalid(
+                "telemetry.otlp.endpoint",
+                "expected an http:// or https:// URL",
+            ));
         }
         Ok(())
     }

@@ -24,7 +24,8 @@ pub fn init_logs() {
             format: agora::platform::config::LogFormat::Pretty,
             level: "debug,sqlx=warn,hyper=info".into(),
         };
-        agora::platform::telemetry::init(&settings);
+        let defaults = Settings::load_from(Path::new("/nonexistent"), std::iter::empty()).unwrap();
+        agora::platform::telemetry::init(&settings, &defaults.telemetry);
     }
 }
 

@@ -24,4 +24,5 @@ mod queue;
 mod rate_limit;
 mod schema;
 mod shutdown;
+mod telemetry;
 mod users;

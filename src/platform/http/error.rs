@@ -37,6 +37,10 @@ pub struct Problem {
     /// Echo of the `x-request-id` header; quote it when reporting a problem.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The trace this request belongs to, while traces are exported (OTLP): find it in the
+    /// tracing backend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
     /// Per-field errors, for validation problems.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
@@ -193,6 +197,7 @@ impl ApiError {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             request_id,
+            trace_id: crate::platform::telemetry::trace_id(&tracing::Span::current()),
             errors: self.errors.clone(),
         }
     }

@@ -65,11 +65,28 @@ pub async fn observe(State(metrics): State<Metrics>, req: Request, next: Next) -
         .unwrap_or_else(|| "unmatched".to_string());
     let path = req.uri().path().to_string();
     let request_id = request_id(&req);
-    let span = tracing::info_span!("request", %method, %route, %request_id);
+    let span = tracing::info_span!(
+        "request",
+        %method,
+        %route,
+        %request_id,
+        trace_id = tracing::field::Empty,
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    crate::platform::telemetry::continue_trace(&span, req.headers());
 
     let response = next.run(req).instrument(span.clone()).await;
 
     let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
     let latency = started.elapsed();
     metrics
         .http_requests
