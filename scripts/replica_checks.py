@@ -595,8 +595,14 @@ def main():
 
         clients, orders, emails, elapsed = load(cluster, shop, rolling_restart(cluster))
         failures = report("rolling SIGTERM restart", clients, orders, emails, elapsed)
+        # The greedy client asks at twice the limit, but a busy machine may not let it: what
+        # must hold whatever the load is that no more got through than the shared limit
+        # allows (RATE a second and a burst of RATE, on all replicas together).
         greedy = clients["greedy"].counts
-        assert greedy[429] > 0, f"a client at twice the rate was never limited: {dict(greedy)}"
+        bound = RATE * elapsed * 1.1 + RATE
+        log(f"greedy client: {greedy[200]} through, {greedy[429]} limited, bound {bound:.0f} "
+            f"({sum(greedy.values()) / elapsed:.0f} asked a second)")
+        assert greedy[200] <= bound, f"the shared limit let {greedy[200]} through, more than {bound:.0f}"
         heard = clients["stream"].counts["events"]
         assert heard >= len(orders) // 2, f"the live stream heard of {heard} of {len(orders)} orders"
         assert failures == 0, "requests failed during a rolling restart"
