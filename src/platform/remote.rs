@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::platform::breaker::CircuitBreaker;
 use crate::platform::clock::Clock;
@@ -135,7 +136,14 @@ impl ServiceClient {
         retry: Retry,
     ) -> Result<Option<T>, RemoteError> {
         let started = Instant::now();
-        let result = self.call_with_retries(method, path, body, retry).await;
+        let span = crate::platform::telemetry::client_span(&format!("{method} {}", self.service));
+        let result = self
+            .call_with_retries(method, path, body, retry)
+            .instrument(span.clone())
+            .await;
+        if result.is_err() {
+            crate::platform::telemetry::record_error(&span);
+        }
         let outcome = match &result {
             Ok(_) => "ok",
             Err(RemoteError::Rejected { .. }) => "rejected",
@@ -200,6 +208,10 @@ impl ServiceClient {
             .http
             .request(method, format!("{}{INTERNAL_PREFIX}{path}", self.base))
             .header(SERVICE_KEY_HEADER, &self.key);
+        // The other process's request span joins this trace.
+        if let Some(traceparent) = crate::platform::telemetry::current_traceparent() {
+            request = request.header("traceparent", traceparent);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }

@@ -4,6 +4,7 @@
 //! caller started (W3C `traceparent`), and its trace id is in every log line inside it and in
 //! its problem+json answers.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 
@@ -127,6 +128,53 @@ pub fn continue_trace(span: &Span, headers: &axum::http::HeaderMap) {
     if let Some(id) = trace_id(span) {
         span.record("trace_id", id);
     }
+}
+
+/// The current span's context as a W3C `traceparent`, to keep with a queue message.
+pub fn current_traceparent() -> Option<String> {
+    let propagator = PROPAGATOR.get()?;
+    let mut carrier = HashMap::new();
+    propagator.inject_context(&Span::current().context(), &mut carrier);
+    carrier.remove("traceparent")
+}
+
+/// A span for a call to another service (a provider, Nominatim, another Agora process):
+/// `name` says what, e.g. "smtp send".
+pub fn client_span(name: &str) -> Span {
+    tracing::info_span!(
+        "call",
+        otel.name = %name,
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+    )
+}
+
+/// Marks the span failed, for the tracing backend's error views.
+pub fn record_error(span: &Span) {
+    span.record("otel.status_code", "ERROR");
+}
+
+/// The span a queue handler runs in: it continues the trace the message was published in.
+pub fn consumer_span(group: &str, message: &crate::platform::queue::Message) -> Span {
+    let span = tracing::info_span!(
+        "message",
+        consumer = group,
+        topic = %message.topic,
+        attempt = message.attempt,
+        trace_id = tracing::field::Empty,
+        otel.name = %format!("{} process", message.topic),
+        otel.kind = "consumer",
+        messaging.destination.name = %message.topic,
+        messaging.consumer.group.name = group,
+    );
+    if let (Some(propagator), Some(traceparent)) = (PROPAGATOR.get(), &message.traceparent) {
+        let carrier = HashMap::from([("traceparent".to_string(), traceparent.clone())]);
+        let _ = span.set_parent(propagator.extract(&carrier));
+    }
+    if let Some(id) = trace_id(&span) {
+        span.record("trace_id", id);
+    }
+    span
 }
 
 /// The id of the trace a span belongs to; `None` while traces are not exported.

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::model::Channel;
 use super::settings::NotificationsSettings;
 use crate::domains::auth::contract::UserContact;
 use crate::domains::mail::contract::{MailSender, SystemEmail, SystemSendError};
-use crate::platform::signing;
+use crate::platform::{signing, telemetry};
 
 /// What one delivery carries.
 pub struct Outbound<'a> {
@@ -76,6 +77,15 @@ impl Webhook {
     }
 
     async fn post(&self, channel: Channel, out: &Outbound<'_>) -> Result<Sent, SendError> {
+        let span = telemetry::client_span(&format!("{} webhook", channel.as_str()));
+        let result = self.deliver(channel, out).instrument(span.clone()).await;
+        if result.is_err() {
+            telemetry::record_error(&span);
+        }
+        result
+    }
+
+    async fn deliver(&self, channel: Channel, out: &Outbound<'_>) -> Result<Sent, SendError> {
         let to = match channel {
             Channel::Sms => out.contact.phone.as_deref(),
             _ => None,
@@ -91,9 +101,11 @@ impl Webhook {
             body: out.body,
         })
         .map_err(|e| SendError::Permanent(e.to_string()))?;
-        let response = self
-            .client
-            .post(&self.url)
+        let mut request = self.client.post(&self.url);
+        if let Some(traceparent) = telemetry::current_traceparent() {
+            request = request.header("traceparent", traceparent);
+        }
+        let response = request
             .header("content-type", "application/json")
             .header("x-signature", signing::sign(&self.secret, &body))
             // Lets the provider drop a delivery it already took (a retried request).

@@ -194,6 +194,12 @@ impl Db {
             published: Vec::new(),
             for_other_processes: Vec::new(),
             after_commit: Vec::new(),
+            _span: tracing::info_span!(
+                "transaction",
+                otel.name = "db transaction",
+                otel.kind = "client",
+                db.system.name = self.backend().as_str(),
+            ),
         })
     }
 
@@ -269,6 +275,8 @@ pub struct Tx {
     for_other_processes: Vec<String>,
     /// Run once the transaction has committed (e.g. a cache forgetting what it changed).
     after_commit: Vec<Box<dyn FnOnce() + Send>>,
+    /// Open from `begin` to commit or drop: the transaction's time in a trace.
+    _span: tracing::Span,
 }
 
 enum TxConn {

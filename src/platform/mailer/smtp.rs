@@ -27,6 +27,9 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::Error as SmtpError;
+use tracing::Instrument;
+
+use crate::platform::telemetry;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
@@ -88,6 +91,22 @@ fn classify(e: SmtpError) -> MailError {
 #[async_trait::async_trait]
 impl Mailer for SmtpMailer {
     async fn send(&self, email: &OutgoingEmail) -> Result<Sent, MailError> {
+        let span = telemetry::client_span("smtp send");
+        let result = self.deliver(email).instrument(span.clone()).await;
+        if result.is_err() {
+            telemetry::record_error(&span);
+        }
+        result
+    }
+
+    fn transport(&self) -> &'static str {
+        "smtp"
+    }
+}
+
+impl SmtpMailer {
+    /// One SMTP conversation on a pooled connection.
+    async fn deliver(&self, email: &OutgoingEmail) -> Result<Sent, MailError> {
         let message = build_message(email, &self.from)?;
         let envelope = message.envelope().clone();
         let bytes = message.formatted();
@@ -119,10 +138,6 @@ impl Mailer for SmtpMailer {
                 )))
             }
         }
-    }
-
-    fn transport(&self) -> &'static str {
-        "smtp"
     }
 }
 

@@ -22,6 +22,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{
@@ -48,6 +49,7 @@ pub(super) enum QueueMessages {
     Key,
     Payload,
     CreatedAt,
+    TraceParent,
     /// Read by the broker relay only.
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     RelayedAt,
@@ -88,13 +90,21 @@ pub(super) async fn insert_message(tx: &mut Tx, message: Outgoing) -> Result<Uui
     let mut insert_message = Query::insert();
     insert_message
         .into_table(M::Table)
-        .columns([M::Id, M::Topic, M::Key, M::Payload, M::CreatedAt])
+        .columns([
+            M::Id,
+            M::Topic,
+            M::Key,
+            M::Payload,
+            M::CreatedAt,
+            M::TraceParent,
+        ])
         .values_panic([
             id.into(),
             message.topic.clone().into(),
             message.key.into(),
             message.payload.into(),
             now.into(),
+            crate::platform::telemetry::current_traceparent().into(),
         ]);
 
     // One delivery per subscribed group, chosen by the database in the same statement.
@@ -166,6 +176,7 @@ struct ClaimedMessage {
     key: String,
     payload: Json<Value>,
     created_at: DateTime<Utc>,
+    trace_parent: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -175,6 +186,7 @@ struct MessageRow {
     key: String,
     payload: Json<Value>,
     created_at: DateTime<Utc>,
+    trace_parent: Option<String>,
 }
 
 struct Job {
@@ -312,6 +324,7 @@ impl Shared {
                         (M::Table, M::Key),
                         (M::Table, M::Payload),
                         (M::Table, M::CreatedAt),
+                        (M::Table, M::TraceParent),
                     ])
                     .from(claimed.clone())
                     .inner_join(
@@ -337,7 +350,14 @@ impl Shared {
                     .db
                     .fetch_all(
                         Query::select()
-                            .columns([M::Id, M::Topic, M::Key, M::Payload, M::CreatedAt])
+                            .columns([
+                                M::Id,
+                                M::Topic,
+                                M::Key,
+                                M::Payload,
+                                M::CreatedAt,
+                                M::TraceParent,
+                            ])
                             .from(M::Table)
                             .and_where(Expr::col(M::Id).is_in(ids)),
                     )
@@ -356,6 +376,7 @@ impl Shared {
                             key: m.key,
                             payload: m.payload,
                             created_at: m.created_at,
+                            trace_parent: m.trace_parent,
                         })
                     })
                     .collect()
@@ -373,6 +394,7 @@ impl Shared {
                     payload: c.payload.0,
                     attempt: c.attempts as u32,
                     published_at: c.created_at,
+                    traceparent: c.trace_parent,
                 },
             })
             .collect())
@@ -381,7 +403,9 @@ impl Shared {
     /// Runs one job to its outcome, keeping its lease alive meanwhile.
     async fn process(&self, consumer: &dyn Consumer, job: Job) {
         let started = Instant::now();
-        let handled = AssertUnwindSafe(consumer.handle(&job.message)).catch_unwind();
+        let span = crate::platform::telemetry::consumer_span(consumer.group(), &job.message);
+        let handled =
+            AssertUnwindSafe(consumer.handle(&job.message).instrument(span)).catch_unwind();
         tokio::pin!(handled);
         let renew_every =
             Duration::from_secs(self.settings.lease_secs).max(Duration::from_secs(1)) / 3;

@@ -45,6 +45,9 @@ pub struct Message {
     /// 1 on the first delivery to this consumer group.
     pub attempt: u32,
     pub published_at: DateTime<Utc>,
+    /// The trace the publisher was in (W3C `traceparent`), while traces are exported: the
+    /// handler's span continues it.
+    pub traceparent: Option<String>,
 }
 
 impl Message {

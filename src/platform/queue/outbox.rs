@@ -18,6 +18,7 @@ pub struct Unrelayed {
     pub key: String,
     pub payload: Json<Value>,
     pub created_at: DateTime<Utc>,
+    pub trace_parent: Option<String>,
 }
 
 /// With a broker, groups are the broker's: messages get no delivery rows.
@@ -62,6 +63,7 @@ pub async fn claim_unrelayed(
                     M::Key,
                     M::Payload,
                     M::CreatedAt,
+                    M::TraceParent,
                 ])),
         )
         .await?;

@@ -12,12 +12,14 @@ use moka::future::Cache;
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 use sea_query::{Expr, Iden, LockType, OnConflict, Query};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use super::{BreakerState, CircuitBreaker, GeocodeError, Geocoded, Geocoder, Offline};
 use crate::domains::locations::contract::Address;
 use crate::domains::locations::settings::NominatimSettings;
 use crate::platform::clock::Clock;
 use crate::platform::db::{Db, DbError};
+use crate::platform::telemetry;
 
 #[derive(Iden)]
 enum LocationsGeocoderGate {
@@ -279,7 +281,11 @@ impl Geocoder for Nominatim {
             self.metrics.breaker.set(self.breaker.state().as_number());
             return self.offline(lat, lon).await;
         }
-        let result = self.fetch(lat, lon).await;
+        let span = telemetry::client_span("nominatim reverse");
+        let result = self.fetch(lat, lon).instrument(span.clone()).await;
+        if matches!(result, Err(GeocodeError::Unavailable(_))) {
+            telemetry::record_error(&span);
+        }
         match &result {
             // The server answered: it is healthy, even if it knows no address here.
             Ok(_) | Err(GeocodeError::NotFound) => self.breaker.record_success(),

@@ -69,6 +69,7 @@ impl Shared {
             payload,
             attempt: header(m, ATTEMPT).and_then(|a| a.parse().ok()).unwrap_or(1),
             published_at: from_millis(header(m, PUBLISHED)).unwrap_or_else(Utc::now),
+            traceparent: header(m, TRACEPARENT),
         })
     }
 
@@ -112,7 +113,8 @@ impl Shared {
             }
         };
         let started = Instant::now();
-        let result = AssertUnwindSafe(consumer.handle(&message))
+        let span = crate::platform::telemetry::consumer_span(group, &message);
+        let result = AssertUnwindSafe(consumer.handle(&message).instrument(span))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| Err(HandlerError::Retry("handler panicked".into())));
@@ -135,13 +137,15 @@ impl Shared {
             (Settled::Retry, Err(_)) => {
                 let delay = self.backoff.delay(message.attempt);
                 let due = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                let h = headers(&[
+                let mut pairs = vec![
                     (ID, message.id.to_string()),
                     (TOPIC, message.topic.clone()),
                     (ATTEMPT, (message.attempt + 1).to_string()),
                     (DUE, millis(due)),
                     (PUBLISHED, millis(message.published_at)),
-                ]);
+                ];
+                pairs.extend(message.traceparent.clone().map(|t| (TRACEPARENT, t)));
+                let h = headers(&pairs);
                 let topic = self.retry_topic(group);
                 self.produce_until_taken(&topic, key, payload, &h, stop)
                     .await

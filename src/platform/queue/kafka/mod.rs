@@ -32,6 +32,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message as _, Offset};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{
@@ -52,6 +53,8 @@ const DUE: &str = "agora-due-ms";
 const PUBLISHED: &str = "agora-published-ms";
 const GROUP: &str = "agora-group";
 const ERROR: &str = "agora-error";
+/// The publisher's trace (W3C Trace Context), while traces are exported.
+const TRACEPARENT: &str = "traceparent";
 
 /// The Kafka adapter. Cheap to clone.
 #[derive(Clone)]

@@ -26,11 +26,13 @@ impl Shared {
         let sends = rows.iter().map(|r| {
             let payload = serde_json::to_vec(&r.payload.0).unwrap_or_default();
             let topic = self.name(&r.topic);
-            let h = headers(&[
+            let mut pairs = vec![
                 (ID, r.id.to_string()),
                 (PUBLISHED, millis(r.created_at)),
                 (ATTEMPT, "1".into()),
-            ]);
+            ];
+            pairs.extend(r.trace_parent.clone().map(|t| (TRACEPARENT, t)));
+            let h = headers(&pairs);
             async move { self.produce(&topic, &r.key, &payload, h).await }
         });
         let results = futures::future::join_all(sends).await;
