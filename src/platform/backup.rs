@@ -96,12 +96,11 @@ pub async fn backup(
         }
         Database::Postgres(url) => {
             let target = into.join(POSTGRES_FILE);
-            run(std::process::Command::new("pg_dump")
+            run(postgres_tool("pg_dump", url)?
                 .arg("--format=custom")
                 .arg("--no-owner")
                 .arg("--no-privileges")
-                .arg(format!("--file={}", target.display()))
-                .arg(format!("--dbname={url}")))?;
+                .arg(format!("--file={}", target.display())))?;
         }
     }
     for dir in dirs {
@@ -168,12 +167,11 @@ pub async fn restore(
         }
         Database::Postgres(url) => {
             ensure_empty_postgres(url).await?;
-            run(std::process::Command::new("pg_restore")
+            run(postgres_tool("pg_restore", url)?
                 .arg("--no-owner")
                 .arg("--no-privileges")
                 .arg("--exit-on-error")
                 .arg("--single-transaction")
-                .arg(format!("--dbname={url}"))
                 .arg(from.join(POSTGRES_FILE)))?;
         }
     }
@@ -201,6 +199,30 @@ async fn ensure_empty_postgres(url: &str) -> anyhow::Result<()> {
         "the database has {tables} tables: restore into an empty database"
     );
     Ok(())
+}
+
+/// `pg_dump` or `pg_restore` for the database at `url`. The password goes in `PGPASSWORD`,
+/// not on the command line, where any user of the machine could read it.
+fn postgres_tool(program: &str, url: &str) -> anyhow::Result<std::process::Command> {
+    let (url, password) = split_password(url)?;
+    let mut command = std::process::Command::new(program);
+    command.arg(format!("--dbname={url}"));
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    Ok(command)
+}
+
+/// The URL without its password, and the password (percent-decoded).
+fn split_password(url: &str) -> anyhow::Result<(String, Option<String>)> {
+    let mut parsed = reqwest::Url::parse(url).context("reading the database URL")?;
+    let password = parsed.password().map(|p| {
+        percent_encoding::percent_decode_str(p)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    let _ = parsed.set_password(None);
+    Ok((parsed.to_string(), password))
 }
 
 fn ensure_empty(dir: &Path) -> anyhow::Result<()> {
@@ -280,6 +302,17 @@ fn checksums(root: &Path) -> anyhow::Result<BTreeMap<String, FileEntry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_postgres_password_stays_off_the_command_line() {
+        let (url, password) =
+            split_password("postgres://agora:s%40cret@db:5432/agora?sslmode=disable").unwrap();
+        assert_eq!(url, "postgres://agora@db:5432/agora?sslmode=disable");
+        assert_eq!(password.as_deref(), Some("s@cret"));
+        let (url, password) = split_password("postgres://postgres@127.0.0.1/postgres").unwrap();
+        assert_eq!(url, "postgres://postgres@127.0.0.1/postgres");
+        assert_eq!(password, None);
+    }
 
     #[test]
     fn a_damaged_or_foreign_directory_is_refused() {
