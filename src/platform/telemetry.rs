@@ -118,11 +118,12 @@ fn exporter(otlp: &OtlpSettings) -> Option<SdkTracerProvider> {
 }
 
 /// Joins the trace the caller started (`traceparent`, when traces are exported) and records
-/// the trace id on the span, so every log line inside carries it.
-pub fn continue_trace(span: &Span, headers: &axum::http::HeaderMap) {
+/// the span's `name` and trace id on it, so every log line inside carries the id.
+pub fn continue_trace(span: &Span, name: impl FnOnce() -> String, headers: &axum::http::HeaderMap) {
     let Some(propagator) = PROPAGATOR.get() else {
         return;
     };
+    span.record("otel.name", name());
     let parent = propagator.extract(&opentelemetry_http::HeaderExtractor(headers));
     let _ = span.set_parent(parent);
     if let Some(id) = trace_id(span) {
@@ -146,6 +147,20 @@ pub fn client_span(name: &str) -> Span {
         otel.name = %name,
         otel.kind = "client",
         otel.status_code = tracing::field::Empty,
+    )
+}
+
+/// A span for a database transaction, while traces are exported; otherwise none, so a
+/// transaction costs no span when nobody reads it.
+pub fn transaction_span(system: &'static str) -> Span {
+    if PROPAGATOR.get().is_none() {
+        return Span::none();
+    }
+    tracing::info_span!(
+        "transaction",
+        otel.name = "db transaction",
+        otel.kind = "client",
+        db.system.name = system,
     )
 }
 

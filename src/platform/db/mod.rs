@@ -194,12 +194,7 @@ impl Db {
             published: Vec::new(),
             for_other_processes: Vec::new(),
             after_commit: Vec::new(),
-            _span: tracing::info_span!(
-                "transaction",
-                otel.name = "db transaction",
-                otel.kind = "client",
-                db.system.name = self.backend().as_str(),
-            ),
+            _span: crate::platform::telemetry::transaction_span(self.backend().as_str()),
         })
     }
 

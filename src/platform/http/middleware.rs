@@ -71,14 +71,19 @@ pub async fn observe(State(metrics): State<Metrics>, req: Request, next: Next) -
         %route,
         %request_id,
         trace_id = tracing::field::Empty,
-        otel.name = %format!("{method} {route}"),
+        otel.name = tracing::field::Empty,
         otel.kind = "server",
         http.request.method = %method,
         http.route = %route,
         http.response.status_code = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
     );
-    crate::platform::telemetry::continue_trace(&span, req.headers());
+    // The span's name for the tracing backend, made only while traces are exported.
+    crate::platform::telemetry::continue_trace(
+        &span,
+        || format!("{method} {route}"),
+        req.headers(),
+    );
 
     let response = next.run(req).instrument(span.clone()).await;
 
