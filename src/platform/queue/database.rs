@@ -75,6 +75,16 @@ pub(super) enum QueueDeliveries {
 use QueueDeliveries as D;
 use QueueMessages as M;
 
+/// What a handler or the relay reads of a message, in `MessageRow`'s order.
+pub(super) const MESSAGE_COLUMNS: [QueueMessages; 6] = [
+    M::Id,
+    M::Topic,
+    M::Key,
+    M::Payload,
+    M::CreatedAt,
+    M::TraceParent,
+];
+
 const PENDING: &str = "pending";
 const PROCESSING: &str = "processing";
 const DONE: &str = "done";
@@ -90,14 +100,7 @@ pub(super) async fn insert_message(tx: &mut Tx, message: Outgoing) -> Result<Uui
     let mut insert_message = Query::insert();
     insert_message
         .into_table(M::Table)
-        .columns([
-            M::Id,
-            M::Topic,
-            M::Key,
-            M::Payload,
-            M::CreatedAt,
-            M::TraceParent,
-        ])
+        .columns(MESSAGE_COLUMNS)
         .values_panic([
             id.into(),
             message.topic.clone().into(),
@@ -350,14 +353,7 @@ impl Shared {
                     .db
                     .fetch_all(
                         Query::select()
-                            .columns([
-                                M::Id,
-                                M::Topic,
-                                M::Key,
-                                M::Payload,
-                                M::CreatedAt,
-                                M::TraceParent,
-                            ])
+                            .columns(MESSAGE_COLUMNS)
                             .from(M::Table)
                             .and_where(Expr::col(M::Id).is_in(ids)),
                     )

@@ -7,7 +7,9 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::database::{QueueDeliveries as D, QueueMessages as M, QueueSubscriptions, DEAD};
+use super::database::{
+    QueueDeliveries as D, QueueMessages as M, QueueSubscriptions, DEAD, MESSAGE_COLUMNS,
+};
 use super::Message;
 use crate::platform::db::{Db, DbError};
 
@@ -57,14 +59,7 @@ pub async fn claim_unrelayed(
                 .table(M::Table)
                 .value(M::RelayLockedUntil, now + lease)
                 .and_where(Expr::col(M::Id).in_subquery(due))
-                .returning(Query::returning().columns([
-                    M::Id,
-                    M::Topic,
-                    M::Key,
-                    M::Payload,
-                    M::CreatedAt,
-                    M::TraceParent,
-                ])),
+                .returning(Query::returning().columns(MESSAGE_COLUMNS)),
         )
         .await?;
     rows.sort_by_key(|r| r.created_at);
